@@ -1,0 +1,43 @@
+import { stagingFolder } from '../assembler/staging';
+import type { Session } from '../ports/session-store';
+import { BitsError } from '../protocol/errors';
+import type { HandlerDeps } from './types';
+
+/**
+ * Loads a session the caller may use. Unknown, expired and other principals' sessions all look the
+ * same to the client: BG_E_SESSION_NOT_FOUND (§12 D12), so an id is no oracle.
+ */
+export async function loadSession(deps: HandlerDeps, id: string, principal: string): Promise<Session> {
+  const session = await deps.sessions.getSession(id);
+  if (session === undefined || session.owner !== principal || session.expiresAt <= deps.now()) {
+    throw new BitsError('SESSION_NOT_FOUND', `session ${id} unknown, expired or foreign`);
+  }
+  return session;
+}
+
+/** Like loadSession, but only an open session will do (Fragment). */
+export async function loadOpenSession(deps: HandlerDeps, id: string, principal: string): Promise<Session> {
+  const session = await loadSession(deps, id, principal);
+  if (session.state !== 'open') throw new BitsError('SESSION_NOT_FOUND', `session ${id} is ${session.state}`);
+  return session;
+}
+
+/** The retention of a closed or cancelled record, so a retried Close/Cancel is acked again. */
+export const tombstoneExpiry = (deps: HandlerDeps): number =>
+  deps.now() + deps.config.tombstoneSeconds * 1000;
+
+/** Removes every staged object and part record of a session (after Close, Cancel or discard). */
+export async function releaseStorage(deps: HandlerDeps, session: Session): Promise<void> {
+  await deps.uploads.deleteStagingPrefix(stagingFolder(deps.config.stagingPrefix, session.id));
+  await deps.sessions.deleteParts(session.id);
+}
+
+/**
+ * Throws the upload away: abort first, so that a crash before the state change leaves an open
+ * session whose next fragment finds no upload (session not found), never a half-cancelled one.
+ */
+export async function discardSession(deps: HandlerDeps, session: Session): Promise<void> {
+  await deps.uploads.abortMultipartUpload({ key: session.key, uploadId: session.uploadId });
+  await releaseStorage(deps, session);
+  await deps.sessions.finishSession(session.id, 'cancelled', tombstoneExpiry(deps));
+}

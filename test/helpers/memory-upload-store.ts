@@ -1,0 +1,158 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { S3_MAX_PARTS, S3_MIN_PART_SIZE } from '../../lambda/config';
+import {
+  DestinationExistsError,
+  InvalidPartsError,
+  StagedChunkMissingError,
+  UploadNotFoundError,
+} from '../../lambda/ports/errors';
+import type {
+  CompletedPart,
+  MultipartUpload,
+  ObjectMetadata,
+  UploadStore,
+  WriteOptions,
+} from '../../lambda/ports/upload-store';
+
+interface StoredObject {
+  readonly body: Buffer;
+  readonly metadata: ObjectMetadata;
+}
+
+interface PendingUpload {
+  readonly key: string;
+  readonly metadata: ObjectMetadata;
+  readonly parts: Map<number, { readonly body: Buffer; readonly etag: string }>;
+}
+
+const etagOf = (body: Uint8Array): string => `"${createHash('md5').update(body).digest('hex')}"`;
+
+/**
+ * In-memory UploadStore with S3's multipart rules: parts of 5 MiB or more except the last (checked
+ * at complete, as S3 does), at most 10,000 parts, ETags must match, abort removes the upload.
+ */
+export class MemoryUploadStore implements UploadStore {
+  readonly objects = new Map<string, StoredObject>();
+  readonly uploads = new Map<string, PendingUpload>();
+  /** Requests and bytes by operation, for assertions on write and read amplification. */
+  readonly requests = new Map<string, number>();
+  bytesWritten = 0;
+  bytesRead = 0;
+
+  async headObject(key: string): Promise<{ metadata: ObjectMetadata; size: number } | undefined> {
+    this.count('headObject');
+    const object = this.objects.get(key);
+    return object === undefined ? undefined : { metadata: { ...object.metadata }, size: object.body.length };
+  }
+
+  async createMultipartUpload(key: string, metadata: ObjectMetadata): Promise<MultipartUpload> {
+    this.count('createMultipartUpload');
+    const uploadId = randomUUID();
+    this.uploads.set(uploadId, { key, metadata: { ...metadata }, parts: new Map() });
+    return { key, uploadId };
+  }
+
+  async uploadPart(upload: MultipartUpload, partNumber: number, body: Uint8Array): Promise<string> {
+    this.count('uploadPart');
+    const pending = this.pending(upload);
+    if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > S3_MAX_PARTS) {
+      throw new InvalidPartsError(`part number ${partNumber} out of range`);
+    }
+    const copy = Buffer.from(body);
+    this.bytesWritten += copy.length;
+    const etag = etagOf(copy);
+    pending.parts.set(partNumber, { body: copy, etag });
+    return etag;
+  }
+
+  async completeMultipartUpload(
+    upload: MultipartUpload,
+    parts: readonly CompletedPart[],
+    options: WriteOptions,
+  ): Promise<void> {
+    this.count('completeMultipartUpload');
+    const pending = this.pending(upload);
+    if (parts.length === 0 || parts.length > S3_MAX_PARTS) {
+      throw new InvalidPartsError(`${parts.length} parts`);
+    }
+    const bodies = parts.map((part, index) => {
+      const stored = pending.parts.get(part.partNumber);
+      const previous = parts[index - 1];
+      if (previous !== undefined && previous.partNumber >= part.partNumber) {
+        throw new InvalidPartsError('parts not in ascending order');
+      }
+      if (stored === undefined || stored.etag !== part.etag) {
+        throw new InvalidPartsError(`part ${part.partNumber} missing or ETag mismatch`);
+      }
+      if (index < parts.length - 1 && stored.body.length < S3_MIN_PART_SIZE) {
+        throw new InvalidPartsError(
+          `EntityTooSmall: part ${part.partNumber} has ${stored.body.length} bytes`,
+        );
+      }
+      return stored.body;
+    });
+    if (!options.overwrite && this.objects.has(upload.key)) {
+      throw new DestinationExistsError(`${upload.key} exists`);
+    }
+    this.objects.set(upload.key, { body: Buffer.concat(bodies), metadata: pending.metadata });
+    this.uploads.delete(upload.uploadId);
+  }
+
+  async abortMultipartUpload(upload: MultipartUpload): Promise<void> {
+    this.count('abortMultipartUpload');
+    this.uploads.delete(upload.uploadId);
+  }
+
+  async putObject(
+    key: string,
+    body: Uint8Array,
+    metadata: ObjectMetadata,
+    options: WriteOptions,
+  ): Promise<void> {
+    this.count('putObject');
+    if (!options.overwrite && this.objects.has(key)) throw new DestinationExistsError(`${key} exists`);
+    this.bytesWritten += body.length;
+    this.objects.set(key, { body: Buffer.from(body), metadata: { ...metadata } });
+  }
+
+  async putStagedChunk(key: string, body: Uint8Array): Promise<void> {
+    this.count('putStagedChunk');
+    this.bytesWritten += body.length;
+    this.objects.set(key, { body: Buffer.from(body), metadata: {} });
+  }
+
+  async getStagedChunk(key: string): Promise<Uint8Array> {
+    this.count('getStagedChunk');
+    const object = this.objects.get(key);
+    if (object === undefined) throw new StagedChunkMissingError(`${key} missing`);
+    this.bytesRead += object.body.length;
+    return Buffer.from(object.body);
+  }
+
+  async deleteStagedChunks(keys: readonly string[]): Promise<void> {
+    this.count('deleteStagedChunks');
+    for (const key of keys) this.objects.delete(key);
+  }
+
+  async deleteStagingPrefix(prefix: string): Promise<void> {
+    this.count('deleteStagingPrefix');
+    for (const key of [...this.objects.keys()]) if (key.startsWith(prefix)) this.objects.delete(key);
+  }
+
+  /** Test helper: keys of objects under a prefix. */
+  keysUnder(prefix: string): string[] {
+    return [...this.objects.keys()].filter((key) => key.startsWith(prefix));
+  }
+
+  private pending(upload: MultipartUpload): PendingUpload {
+    const pending = this.uploads.get(upload.uploadId);
+    if (pending === undefined || pending.key !== upload.key) {
+      throw new UploadNotFoundError(`NoSuchUpload ${upload.uploadId}`);
+    }
+    return pending;
+  }
+
+  private count(operation: string): void {
+    this.requests.set(operation, (this.requests.get(operation) ?? 0) + 1);
+  }
+}
