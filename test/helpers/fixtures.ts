@@ -70,3 +70,37 @@ export function requestLine(request: FixtureMessage): { method: string; path: st
 /** The captured session id of a capture (from its Create-Session ack). */
 export const capturedSessionId = (exchanges: readonly FixtureExchange[]): string | undefined =>
   exchanges.map((exchange) => header(exchange.response, 'BITS-Session-Id')).find((id) => id !== undefined);
+
+/** Headers that differ per run or per server. */
+const PER_RUN = new Set(['date', 'server']);
+
+/**
+ * How an answer differs from the captured IIS ack: status, every captured header (session id by
+ * value of the live session), and no BITS header IIS did not send except BITS-Session-Id, which we
+ * always echo (§12 D8). `ignore` lists header names of features not under test.
+ */
+export function differencesFromCapture(
+  exchange: FixtureExchange,
+  answer: { readonly status: number; readonly headers: Readonly<Record<string, string>> },
+  sessionId: string | undefined,
+  ignore: ReadonlySet<string> = new Set(),
+): string[] {
+  const differences: string[] = [];
+  if (answer.status !== statusOf(exchange.response)) {
+    differences.push(`status ${answer.status} instead of ${statusOf(exchange.response)}`);
+  }
+  for (const [name, value] of exchange.response.headers) {
+    const key = name.toLowerCase();
+    if (PER_RUN.has(key) || ignore.has(key)) continue;
+    const expected = key === 'bits-session-id' ? sessionId : value;
+    if (answer.headers[key] !== expected)
+      differences.push(`${name}: ${answer.headers[key]} instead of ${expected}`);
+  }
+  const captured = new Set(exchange.response.headers.map(([name]) => name.toLowerCase()));
+  for (const name of Object.keys(answer.headers)) {
+    if (name.startsWith('bits-') && name !== 'bits-session-id' && !captured.has(name)) {
+      differences.push(`unexpected ${name}`);
+    }
+  }
+  return differences;
+}
