@@ -22,7 +22,8 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
 
 /** Lower-cases names and joins repeated values with ", " (RFC 9110 §5.3). */
 function normaliseHeaders(single: HeaderInput, multi: MultiHeaderInput): Record<string, string> {
-  const headers: Record<string, string> = {};
+  // No prototype: a header named `constructor` or `__proto__` is just a header.
+  const headers: Record<string, string> = Object.create(null);
   const add = (name: string, value: string) => {
     const key = name.toLowerCase();
     headers[key] = headers[key] === undefined ? value : `${headers[key]}, ${value}`;

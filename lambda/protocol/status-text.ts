@@ -1,21 +1,40 @@
-/** Reason phrases for the statuses this server sends (ALB responses and the local server need them). */
+/** Reason phrases (RFC 9110 §15): ALB responses and the local front's status lines need them. */
 export const STATUS_TEXT: Readonly<Record<number, string>> = {
   100: 'Continue',
   200: 'OK',
+  201: 'Created',
+  202: 'Accepted',
+  204: 'No Content',
+  206: 'Partial Content',
+  301: 'Moved Permanently',
+  302: 'Found',
+  303: 'See Other',
+  304: 'Not Modified',
+  307: 'Temporary Redirect',
+  308: 'Permanent Redirect',
   400: 'Bad Request',
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
+  407: 'Proxy Authentication Required',
   408: 'Request Timeout',
+  409: 'Conflict',
+  410: 'Gone',
   411: 'Length Required',
-  413: 'Payload Too Large',
+  412: 'Precondition Failed',
+  413: 'Content Too Large',
   416: 'Range Not Satisfiable',
+  417: 'Expectation Failed',
+  429: 'Too Many Requests',
   431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   501: 'Not Implemented',
+  502: 'Bad Gateway',
   503: 'Service Unavailable',
+  504: 'Gateway Timeout',
   505: 'HTTP Version Not Supported',
 };
 
+/** A reason phrase is informative only (RFC 9112 §4), so unknown codes get a neutral one. */
 export const statusText = (status: number): string => STATUS_TEXT[status] ?? 'Unknown';

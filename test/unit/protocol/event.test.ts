@@ -67,6 +67,13 @@ describe('parseEvent', () => {
     expect(usesMultiValueHeaders(albEvent())).toBe(true);
   });
 
+  it('treats headers named like Object members as plain headers', () => {
+    const event = makeBitsEvent({ headers: { Constructor: 'y', toString: 'w' } });
+    const headers = parseEvent(event)?.request.headers;
+    expect(headers?.constructor).toBe('y');
+    expect(headers?.tostring).toBe('w');
+  });
+
   it.each([null, 42, {}, { requestContext: {} }, { version: '2.0', requestContext: {} }])(
     'returns undefined for a non-front event %j',
     (event) => expect(parseEvent(event)).toBeUndefined(),
