@@ -76,6 +76,11 @@ export class MemorySessionStore implements SessionStore {
     this.parts.delete(id);
   }
 
+  /** Test helper: the acknowledged offset of a session. */
+  nextOffsetOf(id: string): number | undefined {
+    return this.sessions.get(id)?.nextOffset;
+  }
+
   /** Test helper: how many part records a session still has. */
   partCount(id: string): number {
     return this.parts.get(id)?.size ?? 0;
