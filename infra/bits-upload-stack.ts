@@ -1,0 +1,119 @@
+import { CfnOutput, Duration, Stack, type StackProps, Token } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { AlbFront } from './constructs/alb-front';
+import { BitsFunction } from './constructs/bits-function';
+import { HttpApiFront } from './constructs/http-api-front';
+import { AccessLogsBucket, UploadStorage } from './constructs/upload-storage';
+import {
+  type BitsUploadSettings,
+  type ResolvedSettings,
+  resolveSettings,
+  SettingsError,
+  settingsFromContext,
+} from './settings';
+
+export interface BitsUploadStackProps extends StackProps, BitsUploadSettings {
+  /** ALB front only: put the load balancer in this VPC (public subnets) instead of a new one. */
+  readonly vpc?: ec2.IVpc;
+  /** Prebuilt function code; unset bundles lambda/index.ts with the local esbuild. */
+  readonly functionCode?: lambda.Code;
+}
+
+/**
+ * The BITS upload server: a front (HTTP API or ALB) → one function → sessions in DynamoDB, file
+ * data in S3 multipart uploads. Settings come from props, then context (`-c key=value`), then defaults.
+ */
+export class BitsUploadStack extends Stack {
+  readonly settings: ResolvedSettings;
+  readonly storage: UploadStorage;
+  readonly handler: BitsFunction;
+  readonly front: HttpApiFront | AlbFront;
+
+  constructor(scope: Construct, id: string, props: BitsUploadStackProps = {}) {
+    super(scope, id, props);
+    const settings = resolveSettings(props, settingsFromContext(this.node));
+    this.settings = settings;
+    const { config } = settings;
+
+    if (settings.kms && Token.isUnresolved(this.region)) {
+      // TableV2 renders the key per replica region, which needs the region at synthesis.
+      throw new SettingsError('kms=true needs a stack region: set CDK_DEFAULT_REGION or the stack env');
+    }
+    const encryptionKey = settings.kms
+      ? new kms.Key(this, 'Key', {
+          description: 'BITS upload bucket and session table',
+          enableKeyRotation: true,
+          removalPolicy: settings.removalPolicy,
+          pendingWindow: Duration.days(30),
+        })
+      : undefined;
+    const accessLogsBucket = settings.accessLogs
+      ? new AccessLogsBucket(this, 'AccessLogs', {
+          ...(settings.logRetention === logs.RetentionDays.INFINITE
+            ? {}
+            : { retentionDays: settings.logRetention }),
+          removalPolicy: settings.removalPolicy,
+        }).bucket
+      : undefined;
+
+    this.storage = new UploadStorage(this, 'Storage', {
+      stagingPrefix: config.stagingPrefix,
+      lifecycleDays: settings.lifecycleDays,
+      removalPolicy: settings.removalPolicy,
+      deletionProtection: settings.deletionProtection,
+      versioned: settings.versioned,
+      ...(encryptionKey === undefined ? {} : { encryptionKey }),
+      ...(accessLogsBucket === undefined ? {} : { accessLogsBucket }),
+    });
+
+    this.handler = new BitsFunction(this, 'Function', {
+      table: this.storage.table,
+      bucket: this.storage.bucket,
+      ...(encryptionKey === undefined ? {} : { encryptionKey }),
+      keyPrefix: config.keyPrefix,
+      stagingPrefix: config.stagingPrefix,
+      environment: settings.functionEnvironment,
+      memorySize: settings.memorySize,
+      ...(settings.reservedConcurrency === undefined
+        ? {}
+        : { reservedConcurrency: settings.reservedConcurrency }),
+      logRetention: settings.logRetention,
+      removalPolicy: settings.removalPolicy,
+      tracing: settings.tracing,
+      ...(props.functionCode === undefined ? {} : { code: props.functionCode }),
+    });
+
+    const common = {
+      handler: this.handler.function,
+      logRetention: settings.logRetention,
+      removalPolicy: settings.removalPolicy,
+      ...(settings.customDomain === undefined ? {} : { customDomain: settings.customDomain }),
+    };
+    this.front =
+      settings.front === 'alb'
+        ? new AlbFront(this, 'Alb', {
+            ...common,
+            ...(props.vpc === undefined ? {} : { vpc: props.vpc }),
+            ...(accessLogsBucket === undefined ? {} : { accessLogsBucket }),
+          })
+        : new HttpApiFront(this, 'HttpApi', { ...common, throttle: settings.throttle });
+
+    new CfnOutput(this, 'UploadUrl', {
+      description: 'BITS upload URL: append the destination path',
+      value: this.front.url,
+    });
+    new CfnOutput(this, 'BucketName', { value: this.storage.bucket.bucketName });
+    new CfnOutput(this, 'TableName', { value: this.storage.table.tableName });
+    new CfnOutput(this, 'Front', { description: 'http-api or alb', value: settings.front });
+    if (this.front.dnsTarget !== undefined && settings.customDomain !== undefined) {
+      new CfnOutput(this, 'DnsTarget', {
+        description: `Point ${settings.customDomain.domainName} here (CNAME or alias)`,
+        value: this.front.dnsTarget,
+      });
+    }
+  }
+}

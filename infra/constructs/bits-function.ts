@@ -1,0 +1,192 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { type CfnResource, Duration, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { CONFIG_ENV } from '../../lambda/config';
+import { FUNCTION_TIMEOUT_SECONDS } from '../settings';
+
+/**
+ * How the function is bundled, shared with the bundle test so it measures what ships. The runtime
+ * provides the AWS SDK v3, so `@aws-sdk/*` stays out of the bundle.
+ */
+export const LAMBDA_BUNDLING = {
+  minify: true,
+  sourceMap: true,
+  target: 'node22',
+  externalModules: ['@aws-sdk/*'],
+} as const;
+
+/** The project root: the nearest folder above `start` holding package-lock.json. */
+export function findProjectRoot(start: string = __dirname): string {
+  for (let dir = path.resolve(start); ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package-lock.json'))) return dir;
+    if (path.dirname(dir) === dir) throw new Error(`no package-lock.json above ${start}`);
+  }
+}
+
+/** NodejsFunction props that make esbuild bundle lambda/index.ts locally (no Docker). */
+function bundledEntry(root: string): nodejs.NodejsFunctionProps {
+  return {
+    entry: path.join(root, 'lambda', 'index.ts'),
+    handler: 'handler',
+    projectRoot: root,
+    depsLockFilePath: path.join(root, 'package-lock.json'),
+    bundling: {
+      ...LAMBDA_BUNDLING,
+      externalModules: [...LAMBDA_BUNDLING.externalModules],
+      forceDockerBundling: false,
+    },
+  };
+}
+
+export interface BitsFunctionProps {
+  readonly table: dynamodb.ITableV2;
+  readonly bucket: s3.IBucket;
+  /** Customer-managed key of the bucket and the table, if any. */
+  readonly encryptionKey?: kms.IKey;
+  readonly keyPrefix: string;
+  readonly stagingPrefix: string;
+  /** CONFIG_ENV values other than table and bucket names. */
+  readonly environment: Readonly<Record<string, string>>;
+  readonly memorySize: number;
+  readonly reservedConcurrency?: number;
+  readonly logRetention: logs.RetentionDays;
+  readonly removalPolicy: RemovalPolicy;
+  readonly tracing: boolean;
+  /** Prebuilt code (tests pass a stub); unset means esbuild bundles lambda/index.ts. */
+  readonly code?: lambda.Code;
+}
+
+/** The BITS handler with its log group and a role holding only what the adapters call. */
+export class BitsFunction extends Construct {
+  readonly function: nodejs.NodejsFunction;
+  readonly role: iam.Role;
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: BitsFunctionProps) {
+    super(scope, id);
+
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetention,
+      removalPolicy: props.removalPolicy,
+    });
+    // Own role instead of AWSLambdaBasicExecutionRole: log writes go to this log group only.
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'BITS upload handler',
+    });
+    this.logGroup.grantWrite(this.role);
+
+    this.function = new nodejs.NodejsFunction(this, 'Handler', {
+      description: 'BITS upload server',
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      // One part (8 MiB by default) + one fragment + SDK buffers fit easily; more memory also means more CPU.
+      memorySize: props.memorySize,
+      timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS),
+      ...(props.reservedConcurrency === undefined
+        ? {}
+        : { reservedConcurrentExecutions: props.reservedConcurrency }),
+      role: this.role,
+      logGroup: this.logGroup,
+      tracing: props.tracing ? lambda.Tracing.ACTIVE : lambda.Tracing.DISABLED,
+      ...(props.code === undefined
+        ? bundledEntry(findProjectRoot())
+        : { code: props.code, handler: 'index.handler' }),
+      environment: {
+        [CONFIG_ENV.tableName]: props.table.tableName,
+        [CONFIG_ENV.bucketName]: props.bucket.bucketName,
+        ...props.environment,
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+    });
+
+    Validations.of(this.function).acknowledge({
+      id: 'AwsSolutions-L1',
+      reason:
+        'nodejs22.x is pinned by the design (the bundle targets node22); moving to a newer Node runtime is a separate, tested upgrade.',
+    });
+
+    // With a customer-managed key this also grants the key's data-key actions (CDK's table grant).
+    props.table.grantReadWriteData(this.role);
+    if (props.encryptionKey !== undefined) {
+      for (const action of ['kms:GenerateDataKey*', 'kms:ReEncrypt*']) {
+        Validations.of(this.role).acknowledge({
+          id: `AwsSolutions-IAM5[Action::${action}]`,
+          reason:
+            "Added by the DynamoDB table grant for its customer-managed key; limited to that one key, which only encrypts this stack's bucket and table.",
+        });
+      }
+    }
+    this.grantBucketAccess(props);
+
+    if (props.tracing) {
+      Validations.of(this.role).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions.',
+      });
+    }
+  }
+
+  /**
+   * The S3 calls of the upload adapter, each on the narrowest resource:
+   * destination keys: CreateMultipartUpload / UploadPart / Complete / PutObject (s3:PutObject),
+   * HeadObject (s3:GetObject), AbortMultipartUpload; staged chunks: Put, Get, DeleteObjects
+   * (s3:DeleteObject per key). Nothing deletes a destination object.
+   */
+  private grantBucketAccess(props: BitsFunctionProps): void {
+    const { bucket } = props;
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'WriteDestinationObjects',
+        actions: ['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload'],
+        resources: [bucket.arnForObjects(`${props.keyPrefix}*`)],
+      }),
+    );
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'StageChunks',
+        actions: ['s3:PutObject', 's3:GetObject', 's3:DeleteObject'],
+        resources: [bucket.arnForObjects(`${props.stagingPrefix}*`)],
+      }),
+    );
+    // ListObjectsV2 of a session's staging folder (Cancel/Close cleanup). ListBucket has a second
+    // use: without it S3 answers HeadObject of a missing key with 403 instead of 404, and
+    // Create-Session relies on that 404 to refuse overwrites. Whether S3 applies an
+    // `s3:prefix` condition to that implicit check is not documented, so the grant is unconditioned,
+    // on this bucket only.
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ListBucket',
+        actions: ['s3:ListBucket'],
+        resources: [bucket.bucketArn],
+      }),
+    );
+    if (props.encryptionKey !== undefined) {
+      // SSE-KMS: writes need a data key; reads and multipart uploads decrypt it.
+      this.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'UseBucketKey',
+          actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+          resources: [props.encryptionKey.keyArn],
+        }),
+      );
+    }
+    const stack = Stack.of(this);
+    const bucketArn = `<${stack.resolve((bucket.node.defaultChild as CfnResource).logicalId)}.Arn>`;
+    for (const prefix of [props.keyPrefix, props.stagingPrefix]) {
+      Validations.of(this.role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${bucketArn}/${prefix}*]`,
+        reason:
+          'Objects under one prefix: the function writes keys it derives from request paths (destinations) and session ids (staged chunks), so they cannot be listed in advance.',
+      });
+    }
+  }
+}

@@ -1,0 +1,293 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { Node } from 'constructs';
+import { CONFIG_ENV, type Config, DEFAULT_MAX_FRAGMENT_SIZE, loadConfig } from '../lambda/config';
+
+export const FRONTS = ['http-api', 'alb'] as const;
+/** How requests reach the function (platform.md §1): HTTP API (design default) or an ALB. */
+export type Front = (typeof FRONTS)[number];
+
+const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+const REMOVAL_POLICIES = ['retain', 'destroy'] as const;
+export type RemovalSetting = (typeof REMOVAL_POLICIES)[number];
+
+/**
+ * ALB → Lambda carries at most 1 MB of request body (platform.md §2). Whether the ALB counts the raw
+ * body or the base64 form the function receives is not documented, so the cap assumes the worse:
+ * 720 KiB encodes to 983,040 base64 bytes, under 1,000,000 with room to spare. Fragments above it
+ * get our 413, which makes BITS clients retry with smaller fragments (MC-BUP §3.1.5.2.4).
+ */
+export const ALB_MAX_FRAGMENT_SIZE = 720 * 1024;
+
+/** Largest fragment each front can deliver to the function. */
+export const FRONT_MAX_FRAGMENT_SIZE: Readonly<Record<Front, number>> = {
+  'http-api': DEFAULT_MAX_FRAGMENT_SIZE,
+  alb: ALB_MAX_FRAGMENT_SIZE,
+};
+
+/**
+ * The API Gateway HTTP API integration timeout is 30 s (platform.md §2); the function must give up
+ * first so the client sees our answer, not a gateway 503. The ALB front uses the same bound.
+ */
+export const FUNCTION_TIMEOUT_SECONDS = 29;
+
+/** S3 lifecycle rules run once a day; one extra day keeps them from racing a session that is still alive. */
+export const LIFECYCLE_MARGIN_SECONDS = 24 * 3600;
+
+/** Stack settings; each is also a context key of the same name (`-c key=value`, or cdk.json "context"). */
+export interface BitsUploadSettings {
+  /** @default 'http-api' */
+  readonly front?: Front;
+  /** Destination keys are `<keyPrefix><url path>`. @default 'uploads/' */
+  readonly keyPrefix?: string;
+  /** Staged chunks of open sessions. @default 'bits-staging/' */
+  readonly stagingPrefix?: string;
+  /** Declared totals above this are refused. @default 5 TiB (the S3 object limit) */
+  readonly maxUploadSize?: number;
+  /** Fragments above this get 413. @default the front's maximum (FRONT_MAX_FRAGMENT_SIZE) */
+  readonly maxFragmentSize?: number;
+  /** Preferred S3 part size in bytes. @default 8 MiB */
+  readonly partSize?: number;
+  /** Sessions expire this long after their last progress; drives the S3 lifecycle rules. @default 14 days */
+  readonly sessionTimeoutSeconds?: number;
+  /** Closed/cancelled session records are kept this long. @default 1 day */
+  readonly tombstoneSeconds?: number;
+  /** @default false */
+  readonly allowOverwrites?: boolean;
+  /** @default 'INFO' */
+  readonly logLevel?: LogLevel;
+  /** Create a customer-managed KMS key (rotated yearly) for the bucket and the table. @default false */
+  readonly kms?: boolean;
+  /** What happens to the bucket, table and log groups when the stack is deleted. @default 'retain' */
+  readonly removalPolicy?: RemovalSetting;
+  /** DynamoDB deletion protection. @default true, false when removalPolicy is 'destroy' */
+  readonly deletionProtection?: boolean;
+  /** S3 versioning on the upload bucket. @default false */
+  readonly versioned?: boolean;
+  /** Reserved concurrency of the function. @default none (account pool) */
+  readonly reservedConcurrency?: number;
+  /** S3 server access logs (and ALB access logs when the region is known) into a logs bucket. @default true */
+  readonly accessLogs?: boolean;
+  /** CloudWatch log retention, also the expiry of the access-log objects. @default 365 */
+  readonly logRetentionDays?: number;
+  /** Function memory in MB. @default 1024 */
+  readonly memorySize?: number;
+  /** X-Ray active tracing on the function. @default false */
+  readonly tracing?: boolean;
+  /** HTTP API default-stage throttling: steady requests per second. @default 200 */
+  readonly throttleRateLimit?: number;
+  /** HTTP API default-stage throttling: burst. @default 400 */
+  readonly throttleBurstLimit?: number;
+  /** Public host name of the service; needs certificateArn. */
+  readonly domainName?: string;
+  /** ACM certificate for domainName (HTTP API custom domain, or the ALB HTTPS listener). */
+  readonly certificateArn?: string;
+}
+
+/** Every setting resolved: props, then context, then defaults; validated. */
+export interface ResolvedSettings {
+  readonly front: Front;
+  readonly kms: boolean;
+  readonly removalPolicy: RemovalPolicy;
+  readonly deletionProtection: boolean;
+  readonly versioned: boolean;
+  readonly reservedConcurrency: number | undefined;
+  readonly accessLogs: boolean;
+  readonly logRetention: RetentionDays;
+  readonly memorySize: number;
+  readonly tracing: boolean;
+  readonly throttle: { readonly rateLimit: number; readonly burstLimit: number };
+  readonly customDomain: { readonly domainName: string; readonly certificateArn: string } | undefined;
+  /** What the function will load, validated by its own loadConfig. */
+  readonly config: Config;
+  /** Lifecycle age (days) after which incomplete uploads are aborted and staged chunks expire. */
+  readonly lifecycleDays: number;
+  /** The function's environment for CONFIG_ENV, table and bucket names excluded. */
+  readonly functionEnvironment: Readonly<Record<string, string>>;
+}
+
+export class SettingsError extends Error {
+  override name = 'SettingsError';
+}
+
+type Reader<T> = (key: string, raw: unknown) => T;
+
+/** Context from `-c key=value` arrives as a string; from cdk.json it may be typed. */
+const readString: Reader<string> = (key, raw) => {
+  if (typeof raw === 'string') return raw;
+  throw new SettingsError(`context "${key}" must be a string, got ${JSON.stringify(raw)}`);
+};
+
+const readInteger: Reader<number> = (key, raw) => {
+  const text = typeof raw === 'number' ? String(raw) : typeof raw === 'string' ? raw.trim() : '';
+  if (!/^\d+$/.test(text)) {
+    throw new SettingsError(`context "${key}" must be a whole number, got ${JSON.stringify(raw)}`);
+  }
+  return Number(text);
+};
+
+const readBoolean: Reader<boolean> = (key, raw) => {
+  if (raw === true || raw === 'true') return true;
+  if (raw === false || raw === 'false') return false;
+  throw new SettingsError(`context "${key}" must be true or false, got ${JSON.stringify(raw)}`);
+};
+
+const readOneOf =
+  <T extends string>(values: readonly T[]): Reader<T> =>
+  (key, raw) => {
+    const found = values.find((value) => value === raw);
+    if (found === undefined) {
+      throw new SettingsError(
+        `context "${key}" must be one of ${values.join(', ')}, got ${JSON.stringify(raw)}`,
+      );
+    }
+    return found;
+  };
+
+const CONTEXT_READERS: { readonly [K in keyof Required<BitsUploadSettings>]: Reader<BitsUploadSettings[K]> } =
+  {
+    front: readOneOf(FRONTS),
+    keyPrefix: readString,
+    stagingPrefix: readString,
+    maxUploadSize: readInteger,
+    maxFragmentSize: readInteger,
+    partSize: readInteger,
+    sessionTimeoutSeconds: readInteger,
+    tombstoneSeconds: readInteger,
+    allowOverwrites: readBoolean,
+    logLevel: readOneOf(LOG_LEVELS),
+    kms: readBoolean,
+    removalPolicy: readOneOf(REMOVAL_POLICIES),
+    deletionProtection: readBoolean,
+    versioned: readBoolean,
+    reservedConcurrency: readInteger,
+    accessLogs: readBoolean,
+    logRetentionDays: readInteger,
+    memorySize: readInteger,
+    tracing: readBoolean,
+    throttleRateLimit: readInteger,
+    throttleBurstLimit: readInteger,
+    domainName: readString,
+    certificateArn: readString,
+  };
+
+/** The context keys the stack reads (README-config.md). */
+export const CONTEXT_KEYS = Object.keys(CONTEXT_READERS) as readonly (keyof BitsUploadSettings)[];
+
+/** Settings given as context (`cdk deploy -c front=alb`, or cdk.json "context"); absent keys are left out. */
+export function settingsFromContext(node: Node): BitsUploadSettings {
+  const settings: Record<string, unknown> = {};
+  for (const key of CONTEXT_KEYS) {
+    const raw: unknown = node.tryGetContext(key);
+    if (raw === undefined || raw === '') continue;
+    settings[key] = CONTEXT_READERS[key](key, raw);
+  }
+  return settings as BitsUploadSettings;
+}
+
+const RETENTION_VALUES = new Set<number>(
+  Object.values(RetentionDays).filter((value): value is number => typeof value === 'number'),
+);
+
+function positiveInteger(name: string, value: number, min: number, max: number): number {
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new SettingsError(`${name} must be a whole number between ${min} and ${max}, got ${value}`);
+  }
+  return value;
+}
+
+/** Props win over context, context over defaults; the function's part is checked by its own loadConfig. */
+export function resolveSettings(props: BitsUploadSettings, context: BitsUploadSettings): ResolvedSettings {
+  const merged: BitsUploadSettings = { ...context, ...definedOnly(props) };
+  const front = merged.front ?? 'http-api';
+
+  const frontMax = FRONT_MAX_FRAGMENT_SIZE[front];
+  const maxFragmentSize = merged.maxFragmentSize ?? frontMax;
+  if (maxFragmentSize > frontMax) {
+    throw new SettingsError(
+      `maxFragmentSize ${maxFragmentSize} is above what the ${front} front delivers (${frontMax} bytes)`,
+    );
+  }
+
+  const configured: Partial<Record<keyof typeof CONFIG_ENV, string | number | boolean | undefined>> = {
+    maxFragmentSize,
+    maxUploadSize: merged.maxUploadSize,
+    partSize: merged.partSize,
+    sessionTimeoutSeconds: merged.sessionTimeoutSeconds,
+    tombstoneSeconds: merged.tombstoneSeconds,
+    keyPrefix: merged.keyPrefix,
+    stagingPrefix: merged.stagingPrefix,
+    allowOverwrites: merged.allowOverwrites,
+    logLevel: merged.logLevel,
+  };
+  const env: Record<string, string> = {
+    // Placeholders: the real names are tokens, known only at deploy time.
+    [CONFIG_ENV.tableName]: 'table',
+    [CONFIG_ENV.bucketName]: 'bucket',
+  };
+  for (const [field, value] of Object.entries(configured)) {
+    if (value !== undefined) env[CONFIG_ENV[field as keyof typeof CONFIG_ENV]] = String(value);
+  }
+  let config: Config;
+  try {
+    config = loadConfig(env);
+  } catch (error) {
+    throw new SettingsError(`invalid function setting: ${(error as Error).message}`, { cause: error });
+  }
+
+  const logRetentionDays = merged.logRetentionDays ?? 365;
+  if (!RETENTION_VALUES.has(logRetentionDays)) {
+    throw new SettingsError(
+      `logRetentionDays must be a CloudWatch retention period, got ${logRetentionDays}`,
+    );
+  }
+
+  const { domainName, certificateArn } = merged;
+  if ((domainName === undefined) !== (certificateArn === undefined)) {
+    throw new SettingsError('domainName and certificateArn go together: give both or neither');
+  }
+
+  const reservedConcurrency =
+    merged.reservedConcurrency === undefined
+      ? undefined
+      : positiveInteger('reservedConcurrency', merged.reservedConcurrency, 1, 10_000);
+
+  return {
+    front,
+    kms: merged.kms ?? false,
+    removalPolicy: merged.removalPolicy === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+    // Protection would make a `destroy` stack undeletable, so it follows the removal policy unless set.
+    deletionProtection: merged.deletionProtection ?? merged.removalPolicy !== 'destroy',
+    versioned: merged.versioned ?? false,
+    reservedConcurrency,
+    accessLogs: merged.accessLogs ?? true,
+    logRetention: logRetentionDays as RetentionDays,
+    memorySize: positiveInteger('memorySize', merged.memorySize ?? 1024, 128, 10_240),
+    tracing: merged.tracing ?? false,
+    throttle: {
+      rateLimit: positiveInteger('throttleRateLimit', merged.throttleRateLimit ?? 200, 1, 1_000_000),
+      burstLimit: positiveInteger('throttleBurstLimit', merged.throttleBurstLimit ?? 400, 1, 1_000_000),
+    },
+    customDomain:
+      domainName === undefined || certificateArn === undefined ? undefined : { domainName, certificateArn },
+    config,
+    lifecycleDays: Math.max(1, Math.ceil((config.sessionTimeoutSeconds + LIFECYCLE_MARGIN_SECONDS) / 86_400)),
+    functionEnvironment: {
+      [CONFIG_ENV.keyPrefix]: config.keyPrefix,
+      [CONFIG_ENV.stagingPrefix]: config.stagingPrefix,
+      [CONFIG_ENV.maxUploadSize]: String(config.maxUploadSize),
+      [CONFIG_ENV.maxFragmentSize]: String(config.maxFragmentSize),
+      [CONFIG_ENV.partSize]: String(config.partSize),
+      [CONFIG_ENV.sessionTimeoutSeconds]: String(config.sessionTimeoutSeconds),
+      [CONFIG_ENV.tombstoneSeconds]: String(config.tombstoneSeconds),
+      [CONFIG_ENV.allowOverwrites]: String(config.allowOverwrites),
+      [CONFIG_ENV.logLevel]: config.logLevel,
+    },
+  };
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as Partial<T>;
+}
