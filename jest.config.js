@@ -18,7 +18,19 @@ const project = (name, extra = {}) => ({
   ...extra,
 });
 
+// S3 and DynamoDB emulators for the projects that use them. Jest runs one global setup file once
+// per run however many selected projects name it, and not at all when none of them has tests.
+const emulators = {
+  globalSetup: '<rootDir>/test/integration/global-setup.ts',
+  globalTeardown: '<rootDir>/test/integration/global-teardown.ts',
+};
+
 /** @type {import('jest').Config} */
 module.exports = {
-  projects: [project('unit'), project('contract'), project('integration'), project('infra')],
+  projects: [
+    project('unit'),
+    project('contract', emulators),
+    project('integration', emulators),
+    project('infra'),
+  ],
 };
