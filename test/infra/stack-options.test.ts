@@ -116,8 +116,8 @@ describe('settingsFromContext', () => {
     expect(() => settingsFromContext(contextOf({ [key]: value }))).toThrow(SettingsError);
   });
 
-  it('documents every context key in infra/README-config.md', () => {
-    const readme = fs.readFileSync(path.resolve(__dirname, '..', '..', 'infra', 'README-config.md'), 'utf8');
+  it('documents every context key in the deploy options of README.md', () => {
+    const readme = fs.readFileSync(path.resolve(__dirname, '..', '..', 'README.md'), 'utf8');
     const documented = [...readme.matchAll(/^\| `(\w+)` +\|/gm)].map((match) => match[1]);
     expect(documented).toEqual(expect.arrayContaining([...CONTEXT_KEYS]));
   });
