@@ -1,4 +1,5 @@
 const MiB = 1024 * 1024;
+const DAY = 24 * 3600;
 
 /** S3 limits (platform.md §3). */
 export const S3_MIN_PART_SIZE = 5 * MiB;
@@ -23,6 +24,8 @@ export interface Config {
   readonly partSize: number;
   /** Sessions expire this long after their last progress (§12 D21). */
   readonly sessionTimeoutSeconds: number;
+  /** ... and at the latest this long after creation (the lifecycle rules' horizon, minus a margin). */
+  readonly maxSessionAgeSeconds: number;
   /** Closed and cancelled session records are kept this long so a retried Close/Cancel is acked again. */
   readonly tombstoneSeconds: number;
   /** Destination keys are `<keyPrefix><url path>`. */
@@ -33,7 +36,29 @@ export interface Config {
   readonly tableName: string;
   readonly bucketName: string;
   readonly logLevel: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
+  /**
+   * Who the caller is (README "Security"): `none` makes everyone `anonymous`; `basic` checks HTTP
+   * Basic credentials against salted scrypt hashes in an SSM SecureString parameter; `upstream`
+   * trusts the identity an API Gateway authorizer or ALB mutual TLS established.
+   */
+  readonly authMode: AuthMode;
+  /** Name of the SSM SecureString parameter holding the user records; set exactly when authMode is basic. */
+  readonly authParameter: string | undefined;
+  /** How long one read of the parameter is reused by a function instance. */
+  readonly authCacheSeconds: number;
+  /** Realm of the Basic challenge (WWW-Authenticate). */
+  readonly authRealm: string;
+  /** Destination keys become `<keyPrefix><principal>/<url path>`, so principals cannot overwrite each other. */
+  readonly principalPrefix: boolean;
+  /** Open, unexpired sessions one principal may hold; 0 means no limit. */
+  readonly maxSessionsPerPrincipal: number;
 }
+
+export const AUTH_MODES = ['none', 'basic', 'upstream'] as const;
+export type AuthMode = (typeof AUTH_MODES)[number];
+
+/** IIS's BITSNumberOfSessionsLimit default (bits-protocol.md §8): the recommended limit when auth is on. */
+export const RECOMMENDED_MAX_SESSIONS_PER_PRINCIPAL = 50;
 
 /** Environment variables read by loadConfig, with their defaults (README "Configuration"). */
 export const CONFIG_ENV = {
@@ -43,11 +68,18 @@ export const CONFIG_ENV = {
   maxUploadSize: 'BITS_MAX_UPLOAD_SIZE',
   partSize: 'BITS_PART_SIZE',
   sessionTimeoutSeconds: 'BITS_SESSION_TIMEOUT_SECONDS',
+  maxSessionAgeSeconds: 'BITS_MAX_SESSION_AGE_SECONDS',
   tombstoneSeconds: 'BITS_TOMBSTONE_SECONDS',
   keyPrefix: 'BITS_KEY_PREFIX',
   stagingPrefix: 'BITS_STAGING_PREFIX',
   allowOverwrites: 'BITS_ALLOW_OVERWRITES',
   logLevel: 'BITS_LOG_LEVEL',
+  authMode: 'BITS_AUTH_MODE',
+  authParameter: 'BITS_AUTH_PARAMETER',
+  authCacheSeconds: 'BITS_AUTH_CACHE_SECONDS',
+  authRealm: 'BITS_AUTH_REALM',
+  principalPrefix: 'BITS_PRINCIPAL_PREFIX',
+  maxSessionsPerPrincipal: 'BITS_MAX_SESSIONS_PER_PRINCIPAL',
 } as const;
 
 export class ConfigError extends Error {
@@ -100,6 +132,50 @@ function readLogLevel(env: Env, name: string): Config['logLevel'] {
   return level;
 }
 
+function readAuthMode(env: Env, name: string): AuthMode {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return 'none';
+  const mode = AUTH_MODES.find((candidate) => candidate === raw.toLowerCase());
+  if (mode === undefined)
+    throw new ConfigError(`${name} must be one of ${AUTH_MODES.join(', ')}, got "${raw}"`);
+  return mode;
+}
+
+/** SSM parameter names: letters, digits and `_.-/`, at most 2048 characters, no `aws`/`ssm` prefix. */
+const SSM_PARAMETER_NAME = /^\/?[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/;
+
+/**
+ * The parameter is required for `basic` and refused otherwise: a parameter set with the mode left
+ * at `none` would look protected while accepting everyone.
+ */
+function readAuthParameter(env: Env, name: string, mode: AuthMode): string | undefined {
+  const raw = env[name];
+  const value = raw === undefined || raw === '' ? undefined : raw;
+  if (mode !== 'basic') {
+    if (value !== undefined) {
+      throw new ConfigError(`${name} is set but ${CONFIG_ENV.authMode} is "${mode}": set it to basic`);
+    }
+    return undefined;
+  }
+  if (value === undefined) throw new ConfigError(`${name} is required when ${CONFIG_ENV.authMode} is basic`);
+  if (value.length > 2048 || !SSM_PARAMETER_NAME.test(value) || /^\/?(aws|ssm)/i.test(value)) {
+    throw new ConfigError(`${name} must be an SSM parameter name such as /bits/users, got "${value}"`);
+  }
+  return value;
+}
+
+/** The realm goes inside a quoted-string: printable ASCII without double quotes or backslashes. */
+function readRealm(env: Env, name: string): string {
+  const value = env[name] ?? '';
+  if (value === '') return 'BITS upload';
+  if (value.length > 128 || !/^[\x20-\x7e]+$/.test(value) || /["\\]/.test(value)) {
+    throw new ConfigError(
+      `${name} must be at most 128 printable ASCII characters without quotes or backslashes`,
+    );
+  }
+  return value;
+}
+
 /** Validates and freezes the configuration; the only reader of the environment. */
 export function loadConfig(env: Env): Config {
   const stagingPrefix = readPrefix(env, CONFIG_ENV.stagingPrefix, 'bits-staging/');
@@ -109,6 +185,7 @@ export function loadConfig(env: Env): Config {
       `${CONFIG_ENV.stagingPrefix} must be non-empty and apart from ${CONFIG_ENV.keyPrefix} (got "${stagingPrefix}" and "${keyPrefix}")`,
     );
   }
+  const authMode = readAuthMode(env, CONFIG_ENV.authMode);
   return Object.freeze({
     tableName: readRequired(env, CONFIG_ENV.tableName),
     bucketName: readRequired(env, CONFIG_ENV.bucketName),
@@ -128,10 +205,17 @@ export function loadConfig(env: Env): Config {
       60,
       365 * 24 * 3600,
     ),
+    maxSessionAgeSeconds: readInteger(env, CONFIG_ENV.maxSessionAgeSeconds, 30 * DAY, 60, 365 * DAY),
     tombstoneSeconds: readInteger(env, CONFIG_ENV.tombstoneSeconds, 24 * 3600, 60, 365 * 24 * 3600),
     keyPrefix,
     stagingPrefix,
     allowOverwrites: readBoolean(env, CONFIG_ENV.allowOverwrites, false),
     logLevel: readLogLevel(env, CONFIG_ENV.logLevel),
+    authMode,
+    authParameter: readAuthParameter(env, CONFIG_ENV.authParameter, authMode),
+    authCacheSeconds: readInteger(env, CONFIG_ENV.authCacheSeconds, 60, 0, 24 * 3600),
+    authRealm: readRealm(env, CONFIG_ENV.authRealm),
+    principalPrefix: readBoolean(env, CONFIG_ENV.principalPrefix, false),
+    maxSessionsPerPrincipal: readInteger(env, CONFIG_ENV.maxSessionsPerPrincipal, 0, 0, 100_000),
   });
 }

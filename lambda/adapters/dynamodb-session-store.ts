@@ -31,7 +31,18 @@ const BATCH_WRITE_LIMIT = 25;
 /** Rounds of re-sending UnprocessedItems before giving up; the SDK does not retry those itself. */
 const UNPROCESSED_ATTEMPTS = 6;
 const UNPROCESSED_BASE_DELAY_MS = 25;
-const SESSION_STATES: readonly SessionState[] = ['open', 'closed', 'cancelled'];
+const SESSION_STATES: readonly SessionState[] = ['open', 'closing', 'closed', 'cancelled'];
+
+/**
+ * Sparse index of the META items by owner, sorted by expiry, projecting `state` (local/provision.ts
+ * and infra/constructs/upload-storage.ts create it). Part items have no owner, so they stay out.
+ */
+export const OWNER_INDEX = {
+  name: 'owner-index',
+  partitionKey: 'owner',
+  sortKey: 'expiresAt',
+  projected: ['state'],
+} as const;
 
 export const sessionKey = (id: string) => ({ pk: `SESSION#${id}`, sk: META });
 /** Zero-padded so that the sort key orders parts numerically (part numbers stop at 10,000). */
@@ -120,15 +131,16 @@ export class DynamoDbSessionStore implements SessionStore {
 
   async finishSession(
     id: string,
-    state: 'closed' | 'cancelled',
+    state: 'closing' | 'closed' | 'cancelled',
     expiresAt: number,
+    expected?: { readonly nextOffset: number },
   ): Promise<ConditionalResult> {
     return this.conditionalUpdate('finishSession', {
       TableName: this.tableName,
       Key: sessionKey(id),
       // A finished session references no staged chunk any more: its cleanup may delete them all.
       UpdateExpression: 'SET #state = :state, expiresAt = :expiresAt, #ttl = :ttl, staged = :none',
-      ConditionExpression: '#state = :open',
+      ConditionExpression: `#state IN (:open, :closing)${expected ? ' AND nextOffset = :expected' : ''}`,
       ExpressionAttributeNames: { '#state': 'state', '#ttl': 'ttl' },
       ExpressionAttributeValues: {
         ':state': state,
@@ -136,6 +148,8 @@ export class DynamoDbSessionStore implements SessionStore {
         ':ttl': ttlSeconds(expiresAt),
         ':none': [],
         ':open': 'open',
+        ':closing': 'closing',
+        ...(expected ? { ':expected': expected.nextOffset } : {}),
       },
     });
   }
@@ -172,6 +186,38 @@ export class DynamoDbSessionStore implements SessionStore {
         await this.batchDelete(keys.map((key) => ({ DeleteRequest: { Key: { pk: key.pk, sk: key.sk } } })));
       }
     }
+  }
+
+  /**
+   * Query on the owner index: `owner = :owner AND expiresAt > :now`, keeping open sessions only,
+   * counting (Select COUNT) over every page. GSIs are eventually consistent (no ConsistentRead).
+   */
+  async countOpenSessions(owner: string, now: number): Promise<number> {
+    let count = 0;
+    let startKey: Item | undefined;
+    do {
+      let page: QueryCommandOutput;
+      try {
+        page = await this.documents.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: OWNER_INDEX.name,
+            KeyConditionExpression: '#owner = :owner AND expiresAt > :now',
+            FilterExpression: '#state = :open',
+            ExpressionAttributeNames: { '#owner': 'owner', '#state': 'state' },
+            ExpressionAttributeValues: { ':owner': owner, ':now': now, ':open': 'open' },
+            Select: 'COUNT',
+            ExclusiveStartKey: startKey,
+            Limit: this.options.pageSize,
+          }),
+        );
+      } catch (error) {
+        return translateUnknown(error, 'countOpenSessions');
+      }
+      count += page.Count ?? 0;
+      startKey = page.LastEvaluatedKey;
+    } while (startKey !== undefined);
+    return count;
   }
 
   /** One conditional UpdateItem; on failure the old item comes back with the error, so no re-read. */

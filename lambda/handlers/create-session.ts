@@ -1,20 +1,51 @@
-import { toObjectKey } from '../protocol/destination';
+import { principalKeyPrefix, toObjectKey } from '../protocol/destination';
 import { BitsError } from '../protocol/errors';
 import { HEADERS } from '../protocol/headers';
+import type { BitsRequest } from '../protocol/request';
 import { negotiateProtocol } from '../protocol/supported-protocols';
-import type { PacketHandler } from './types';
-
-/** Object metadata values travel as HTTP headers: keep them printable ASCII. */
-const asciiMetadata = (value: string): string =>
-  value.replace(/[^\x20-\x7e]/gu, (c) => encodeURIComponent(c));
+import { sessionExpiry } from './session-access';
+import type { HandlerDeps, PacketHandler } from './types';
 
 /**
- * Create-Session (MC-BUP §3.2.5.2.4): negotiate BITS 1.5, map the URL to a key, refuse an existing
- * destination early when overwrites are off (D5), start the multipart upload, then record the session.
+ * Object metadata values travel as HTTP headers: printable ASCII, and S3 caps all user metadata at
+ * 2 KB, so each client-supplied value is cut to a budget (owner 256 + path 1024 + name 512 bytes,
+ * with the session id and names, stays under 2 KB). The key itself always holds the full path.
+ */
+function asciiMetadata(value: string, budget: number): string {
+  const ascii = value.replace(/[^\x20-\x7e]/gu, (c) => encodeURIComponent(c));
+  return ascii.length <= budget ? ascii : `${ascii.slice(0, budget - 3)}...`;
+}
+
+/**
+ * The open-session limit per principal (IIS's BITSNumberOfSessionsLimit, bits-protocol.md §8).
+ * Refused with 503, which a BITS job treats as transient: it retries later, when one of its other
+ * sessions may have finished. The count comes from an eventually consistent index and is read
+ * before the new session is written, so Create-Sessions racing each other can all pass: the limit
+ * is approximate under races (README "Security").
+ */
+async function checkSessionLimit(request: BitsRequest, deps: HandlerDeps): Promise<void> {
+  const limit = deps.config.maxSessionsPerPrincipal;
+  if (limit === 0) return;
+  const open = await deps.sessions.countOpenSessions(request.principal, deps.now());
+  if (open >= limit) {
+    throw new BitsError('SERVER_BUSY', `principal has ${open} open sessions, the limit is ${limit}`);
+  }
+}
+
+/**
+ * Create-Session (MC-BUP §3.2.5.2.4): negotiate BITS 1.5, map the URL to a key (under the
+ * principal's own folder with BITS_PRINCIPAL_PREFIX), apply the open-session limit, refuse an
+ * existing destination early when overwrites are off (D5), start the multipart upload, then record
+ * the session.
  */
 export const handleCreateSession: PacketHandler = async (request, deps) => {
   const protocol = negotiateProtocol(request.headers[HEADERS.supportedProtocols]);
-  const key = toObjectKey(request.path, deps.config.keyPrefix);
+  const { keyPrefix, principalPrefix } = deps.config;
+  const key = toObjectKey(
+    request.path,
+    principalPrefix ? principalKeyPrefix(keyPrefix, request.principal) : keyPrefix,
+  );
+  await checkSessionLimit(request, deps);
   if (!deps.config.allowOverwrites && (await deps.uploads.headObject(key)) !== undefined) {
     throw new BitsError('ACCESS_DENIED', `${key} exists and overwrites are off`);
   }
@@ -22,9 +53,9 @@ export const handleCreateSession: PacketHandler = async (request, deps) => {
   const contentName = request.headers[HEADERS.contentName];
   const upload = await deps.uploads.createMultipartUpload(key, {
     'bits-session-id': sessionId,
-    'bits-owner': asciiMetadata(request.principal),
-    'bits-original-path': asciiMetadata(request.path),
-    ...(contentName === undefined ? {} : { 'bits-content-name': asciiMetadata(contentName) }),
+    'bits-owner': asciiMetadata(request.principal, 256),
+    'bits-original-path': asciiMetadata(request.path, 1024),
+    ...(contentName === undefined ? {} : { 'bits-content-name': asciiMetadata(contentName, 512) }),
   });
   const now = deps.now();
   await deps.sessions.createSession({
@@ -38,7 +69,7 @@ export const handleCreateSession: PacketHandler = async (request, deps) => {
     partsDone: 0,
     staged: [],
     createdAt: now,
-    expiresAt: now + deps.config.sessionTimeoutSeconds * 1000,
+    expiresAt: sessionExpiry(deps, now),
   });
   return { status: 200, sessionId, protocol };
 };

@@ -20,6 +20,9 @@ function answerFromCurrent(current: Session | undefined, range: ContentRange, de
   if (current === undefined || current.state !== 'open' || current.expiresAt <= deps.now()) {
     throw new BitsError('SESSION_NOT_FOUND', 'session ended during the fragment');
   }
+  if (current.totalSize !== undefined && current.totalSize !== range.total) {
+    throw new BitsError('INVALID_ARGUMENT', `total ${range.total} differs from ${current.totalSize}`);
+  }
   return ackAt(current.nextOffset > range.last ? 200 : 416, current);
 }
 

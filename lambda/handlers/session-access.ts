@@ -22,6 +22,18 @@ export async function loadOpenSession(deps: HandlerDeps, id: string, principal: 
   return session;
 }
 
+/**
+ * When an open session expires: the idle timeout after its last progress (D21), but never later
+ * than the maximum session age after its creation, because the bucket's lifecycle rules (abort
+ * incomplete uploads, expire staged chunks) count from creation and must never remove the storage
+ * of a session that is still open.
+ */
+export const sessionExpiry = (deps: HandlerDeps, createdAt: number): number =>
+  Math.min(
+    deps.now() + deps.config.sessionTimeoutSeconds * 1000,
+    createdAt + deps.config.maxSessionAgeSeconds * 1000,
+  );
+
 /** The retention of a closed or cancelled record, so a retried Close/Cancel is acked again. */
 export const tombstoneExpiry = (deps: HandlerDeps): number =>
   deps.now() + deps.config.tombstoneSeconds * 1000;
@@ -33,11 +45,13 @@ export async function releaseStorage(deps: HandlerDeps, session: Session): Promi
 }
 
 /**
- * Throws the upload away: abort first, so that a crash before the state change leaves an open
- * session whose next fragment finds no upload (session not found), never a half-cancelled one.
+ * Throws the upload away. Abort first, so that a crash before the state change leaves a session
+ * whose next fragment finds no upload (session not found); change the state before deleting, so
+ * that a fragment still in flight either fails its commit and cleans up after itself
+ * (store-fragment.ts) or wrote before the deletion.
  */
 export async function discardSession(deps: HandlerDeps, session: Session): Promise<void> {
   await deps.uploads.abortMultipartUpload({ key: session.key, uploadId: session.uploadId });
-  await releaseStorage(deps, session);
   await deps.sessions.finishSession(session.id, 'cancelled', tombstoneExpiry(deps));
+  await releaseStorage(deps, session);
 }

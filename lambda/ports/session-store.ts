@@ -11,7 +11,11 @@ export interface StagedChunk {
   readonly level: number;
 }
 
-export type SessionState = 'open' | 'closed' | 'cancelled';
+/**
+ * `closing` seals a complete session while Close-Session commits it, so no fragment can commit
+ * after Close has decided what the object holds.
+ */
+export type SessionState = 'open' | 'closing' | 'closed' | 'cancelled';
 
 /** The session's META record. Small by construction: at most MAX_STAGED_CHUNKS chunks. */
 export interface Session {
@@ -74,11 +78,25 @@ export interface SessionStore {
     expected: { readonly nextOffset: number; readonly now: number },
     progress: SessionProgress,
   ): Promise<ConditionalResult>;
-  /** Moves an open session to `closed` or `cancelled` with a new expiry (the tombstone's lifetime). */
-  finishSession(id: string, state: 'closed' | 'cancelled', expiresAt: number): Promise<ConditionalResult>;
+  /**
+   * Moves an open or closing session to `closing`, `closed` or `cancelled` with a new expiry (for a
+   * finished one, the tombstone's lifetime) and no staged chunks; with `expected`, only while the
+   * session is still at that offset (sealing for Close-Session).
+   */
+  finishSession(
+    id: string,
+    state: 'closing' | 'closed' | 'cancelled',
+    expiresAt: number,
+    expected?: { readonly nextOffset: number },
+  ): Promise<ConditionalResult>;
   /** Idempotent: rewriting a part number replaces its record. */
   putPart(id: string, part: PartRecord): Promise<void>;
   /** All part records of the session in ascending part number. */
   listParts(id: string): Promise<PartRecord[]>;
   deleteParts(id: string): Promise<void>;
+  /**
+   * How many sessions of `owner` are open and unexpired at `now` (the per-principal limit). May
+   * lag recent writes by a moment (DynamoDB answers from an eventually consistent index).
+   */
+  countOpenSessions(owner: string, now: number): Promise<number>;
 }

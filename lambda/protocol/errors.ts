@@ -18,6 +18,13 @@ export interface BitsErrorSpec {
  * standard generic HRESULT, used only for faults of our own back end.
  */
 export const BITS_ERRORS = {
+  UNAUTHORIZED: {
+    // MC-BUP gives no HRESULT for 401: the client answers the challenge, then reports the HTTP error.
+    status: 401,
+    context: ERROR_CONTEXT.server,
+    meaning:
+      'Missing or wrong credentials (auth mode basic or upstream): the client resends with credentials once',
+  },
   INVALID_ARGUMENT: {
     status: 400,
     hresult: 0x80070057,
@@ -65,7 +72,8 @@ export const BITS_ERRORS = {
     hresult: 0x80004005,
     hresultName: 'E_FAIL',
     context: ERROR_CONTEXT.server,
-    meaning: 'Storage throttled or unavailable: transient, the client retries',
+    meaning:
+      "Storage throttled or unavailable, or the caller's open-session limit reached: transient, the client retries later",
   },
   INTERNAL: {
     status: 500,
@@ -81,15 +89,18 @@ export type BitsErrorName = keyof typeof BITS_ERRORS;
 /** The only error type that becomes a BITS error response. `message` is logged, never sent. */
 export class BitsError extends Error {
   readonly spec: BitsErrorSpec;
+  /** WWW-Authenticate challenge of a 401 (RFC 9110 §11.6.1), e.g. `Basic realm="…", charset="UTF-8"`. */
+  readonly challenge: string | undefined;
 
   constructor(
     readonly errorName: BitsErrorName,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; challenge?: string },
   ) {
-    super(message, options);
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'BitsError';
     this.spec = BITS_ERRORS[errorName];
+    this.challenge = options?.challenge;
   }
 }
 

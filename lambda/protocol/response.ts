@@ -63,6 +63,12 @@ export function classifyError(error: unknown): { readonly error: BitsError; read
   return { error: new BitsError('INTERNAL', 'unexpected error', { cause: error }), expected: false };
 }
 
-/** The one place errors become responses; messages stay in the logs. */
-export const renderError = (error: BitsError, sessionId: string | undefined): HttpResponse =>
-  renderErrorSpec(error.spec, sessionId);
+/** The one place errors become responses; messages stay in the logs. A 401 carries its challenge. */
+export function renderError(error: BitsError, sessionId: string | undefined): HttpResponse {
+  const response = renderErrorSpec(error.spec, sessionId);
+  if (error.challenge === undefined) return response;
+  return {
+    ...response,
+    headers: { ...response.headers, [RESPONSE_HEADERS.wwwAuthenticate]: error.challenge },
+  };
+}

@@ -229,6 +229,20 @@ export function describeSessionStore(name: string, make: () => SessionStore | Pr
         },
       );
 
+      it('seals a session as closing only at the expected offset, then closes it', async () => {
+        const session = makeSession();
+        await store.createSession(session);
+        const stale = await store.finishSession(session.id, 'closing', NOW + HOUR, { nextOffset: 1 });
+        expect(stale).toEqual({ applied: false, current: session });
+        const sealed = await store.finishSession(session.id, 'closing', NOW + HOUR, {
+          nextOffset: session.nextOffset,
+        });
+        expect(sealed).toEqual({ applied: true });
+        expect((await store.getSession(session.id))?.state).toBe('closing');
+        expect(await store.finishSession(session.id, 'closed', NOW + 24 * HOUR)).toEqual({ applied: true });
+        expect((await store.getSession(session.id))?.state).toBe('closed');
+      });
+
       it('refuses a session already finished and returns it', async () => {
         const session = makeSession();
         await store.createSession(session);
@@ -244,6 +258,58 @@ export function describeSessionStore(name: string, make: () => SessionStore | Pr
         const { id } = makeSession();
         expect(await store.finishSession(id, 'closed', NOW)).toEqual({ applied: false });
         expect(await store.getSession(id)).toBeUndefined();
+      });
+    });
+
+    describe('countOpenSessions', () => {
+      /** An owner no other test uses: stores on DynamoDB Local share one table across tests. */
+      const freshOwner = () => `DOMAIN\\owner-${randomUUID()}`;
+
+      it("counts the owner's open, unexpired sessions and nothing else", async () => {
+        const owner = freshOwner();
+        const open = [makeSession({ owner }), makeSession({ owner }), makeSession({ owner })];
+        const closed = makeSession({ owner });
+        const cancelled = makeSession({ owner });
+        const expired = makeSession({ owner, expiresAt: NOW - 1 });
+        const expiringNow = makeSession({ owner, expiresAt: NOW });
+        const foreign = makeSession({ owner: freshOwner() });
+        for (const session of [...open, closed, cancelled, expired, expiringNow, foreign]) {
+          await store.createSession(session);
+        }
+        await store.finishSession(closed.id, 'closed', NOW + 24 * HOUR);
+        await store.finishSession(cancelled.id, 'cancelled', NOW + 24 * HOUR);
+
+        expect(await store.countOpenSessions(owner, NOW)).toBe(3);
+      });
+
+      it('answers 0 for an owner without sessions', async () => {
+        expect(await store.countOpenSessions(freshOwner(), NOW)).toBe(0);
+      });
+
+      it('stops counting a session once its expiry passes, and counts one whose expiry moved on', async () => {
+        const owner = freshOwner();
+        const session = makeSession({ owner, expiresAt: NOW + HOUR });
+        await store.createSession(session);
+        expect(await store.countOpenSessions(owner, NOW + HOUR - 1)).toBe(1);
+        expect(await store.countOpenSessions(owner, NOW + HOUR)).toBe(0);
+        await store.advanceSession(
+          session.id,
+          { nextOffset: session.nextOffset, now: NOW },
+          progressFrom(session, { expiresAt: NOW + 3 * HOUR }),
+        );
+        expect(await store.countOpenSessions(owner, NOW + 2 * HOUR)).toBe(1);
+      });
+
+      it('counts every session across result pages, with closed ones in between', async () => {
+        const owner = freshOwner();
+        const sessions = Array.from({ length: 40 }, () => makeSession({ owner }));
+        for (let index = 0; index < sessions.length; index += 10) {
+          await Promise.all(sessions.slice(index, index + 10).map((session) => store.createSession(session)));
+        }
+        for (const session of sessions.filter((_, index) => index % 4 === 0)) {
+          await store.finishSession(session.id, 'closed', NOW + 24 * HOUR);
+        }
+        expect(await store.countOpenSessions(owner, NOW)).toBe(30);
       });
     });
 

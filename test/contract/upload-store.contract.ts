@@ -260,7 +260,7 @@ export function describeUploadStore(
           expect(await store.headObject(key ?? '')).toBeUndefined();
         }
         expect(await store.headObject(neighbour)).toEqual({ size: 1, metadata: {} });
-      });
+      }, 30_000);
 
       it('deletes more than a thousand chunks named in one call', async () => {
         const keys = Array.from({ length: 1005 }, (_, index) => `${prefix}many/${index}`);
@@ -273,7 +273,7 @@ export function describeUploadStore(
         for (const key of [keys[0], keys[999], keys[1000], keys[1004]]) {
           expect(await store.headObject(key ?? '')).toBeUndefined();
         }
-      });
+      }, 30_000);
 
       it('deletes an empty staging prefix without complaint', async () => {
         await expect(store.deleteStagingPrefix(`${prefix}nothing/`)).resolves.toBeUndefined();

@@ -51,11 +51,15 @@ export class MemorySessionStore implements SessionStore {
 
   async finishSession(
     id: string,
-    state: 'closed' | 'cancelled',
+    state: 'closing' | 'closed' | 'cancelled',
     expiresAt: number,
+    expected?: { readonly nextOffset: number },
   ): Promise<ConditionalResult> {
     const current = this.sessions.get(id);
-    if (current === undefined || current.state !== 'open') return this.failed(current);
+    const live = current?.state === 'open' || current?.state === 'closing';
+    if (current === undefined || !live || (expected && current.nextOffset !== expected.nextOffset)) {
+      return this.failed(current);
+    }
     this.store({ ...current, state, expiresAt, staged: [] });
     return { applied: true };
   }
@@ -74,6 +78,14 @@ export class MemorySessionStore implements SessionStore {
 
   async deleteParts(id: string): Promise<void> {
     this.parts.delete(id);
+  }
+
+  async countOpenSessions(owner: string, now: number): Promise<number> {
+    let count = 0;
+    for (const session of this.sessions.values()) {
+      if (session.owner === owner && session.state === 'open' && session.expiresAt > now) count += 1;
+    }
+    return count;
   }
 
   /** Test helper: the acknowledged offset of a session. */

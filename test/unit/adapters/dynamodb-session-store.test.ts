@@ -175,14 +175,14 @@ describe('DynamoDbSessionStore commands', () => {
     expect(await store.advanceSession(ID, { nextOffset: 0, now: 1 }, progress)).toEqual({ applied: false });
   });
 
-  it('finishes only an open session, clearing its staged chunks', async () => {
+  it('finishes only an open or closing session, clearing its staged chunks', async () => {
     documents.on(UpdateCommand).resolves({});
     await store.finishSession(ID, 'cancelled', 1_700_000_999_000);
     expect(documents.commandCalls(UpdateCommand)[0]?.args[0].input).toEqual({
       TableName: TABLE,
       Key: { pk: PK, sk: 'META' },
       UpdateExpression: 'SET #state = :state, expiresAt = :expiresAt, #ttl = :ttl, staged = :none',
-      ConditionExpression: '#state = :open',
+      ConditionExpression: '#state IN (:open, :closing)',
       ExpressionAttributeNames: { '#state': 'state', '#ttl': 'ttl' },
       ExpressionAttributeValues: {
         ':state': 'cancelled',
@@ -190,9 +190,19 @@ describe('DynamoDbSessionStore commands', () => {
         ':ttl': 1_700_000_999,
         ':none': [],
         ':open': 'open',
+        ':closing': 'closing',
       },
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
     });
+  });
+
+  it('seals a session for Close only while it is still at the offset Close read', async () => {
+    documents.on(UpdateCommand).resolves({});
+    await store.finishSession(ID, 'closing', 1_700_000_999_000, { nextOffset: 42 });
+    const input = documents.commandCalls(UpdateCommand)[0]?.args[0].input;
+    expect(input?.ConditionExpression).toBe('#state IN (:open, :closing) AND nextOffset = :expected');
+    expect(input?.ExpressionAttributeValues?.[':expected']).toBe(42);
+    expect(input?.ExpressionAttributeValues?.[':state']).toBe('closing');
   });
 
   it('writes a part under a zero-padded sort key so that parts sort numerically', async () => {
