@@ -32,5 +32,6 @@ module.exports = {
     project('contract', emulators),
     project('integration', emulators),
     project('infra'),
+    project('reliability', emulators),
   ],
 };

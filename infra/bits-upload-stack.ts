@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, Stack, type StackProps, Token } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Duration, Stack, type StackProps, Token } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -15,6 +15,9 @@ import {
   SettingsError,
   settingsFromContext,
 } from './settings';
+
+/** Ids of the synthesis warnings about auth modes (`Annotations.of(stack).acknowledgeWarning(id)`). */
+export const AUTH_WARNINGS = ['bits-upload:auth-none', 'bits-upload:auth-upstream'] as const;
 
 export interface BitsUploadStackProps extends StackProps, BitsUploadSettings {
   /** ALB front only: put the load balancer in this VPC (public subnets) instead of a new one. */
@@ -85,6 +88,7 @@ export class BitsUploadStack extends Stack {
       removalPolicy: settings.removalPolicy,
       tracing: settings.tracing,
       ...(props.functionCode === undefined ? {} : { code: props.functionCode }),
+      ...(settings.authParameter === undefined ? {} : { authParameter: settings.authParameter }),
     });
 
     const common = {
@@ -100,7 +104,12 @@ export class BitsUploadStack extends Stack {
             ...(props.vpc === undefined ? {} : { vpc: props.vpc }),
             ...(accessLogsBucket === undefined ? {} : { accessLogsBucket }),
           })
-        : new HttpApiFront(this, 'HttpApi', { ...common, throttle: settings.throttle });
+        : new HttpApiFront(this, 'HttpApi', {
+            ...common,
+            throttle: settings.throttle,
+            authMode: config.authMode,
+          });
+    this.warnAboutAuth(settings);
 
     new CfnOutput(this, 'UploadUrl', {
       description: 'BITS upload URL: append the destination path',
@@ -109,11 +118,30 @@ export class BitsUploadStack extends Stack {
     new CfnOutput(this, 'BucketName', { value: this.storage.bucket.bucketName });
     new CfnOutput(this, 'TableName', { value: this.storage.table.tableName });
     new CfnOutput(this, 'Front', { description: 'http-api or alb', value: settings.front });
+    new CfnOutput(this, 'AuthMode', { description: 'none, basic or upstream', value: config.authMode });
     if (this.front.dnsTarget !== undefined && settings.customDomain !== undefined) {
       new CfnOutput(this, 'DnsTarget', {
         description: `Point ${settings.customDomain.domainName} here (CNAME or alias)`,
         value: this.front.dnsTarget,
       });
+    }
+  }
+
+  /** Synthesis warnings for the modes that leave a gap only the deployer can close (README "Security"). */
+  private warnAboutAuth(settings: ResolvedSettings): void {
+    const { authMode } = settings.config;
+    if (authMode === 'none') {
+      Annotations.of(this).addWarningV2(
+        AUTH_WARNINGS[0],
+        'authMode=none: anyone who can reach the endpoint can upload. Use authMode=basic or upstream, or put another control in front.',
+      );
+    } else if (authMode === 'upstream') {
+      Annotations.of(this).addWarningV2(
+        AUTH_WARNINGS[1],
+        settings.front === 'alb'
+          ? 'authMode=upstream: configure mutual TLS (verify mode) on the HTTPS listener; without it every request is refused with 401.'
+          : 'authMode=upstream: attach an authorizer to both routes ($default and BITS_POST /{proxy+}); without it every request is refused with 401.',
+      );
     }
   }
 }

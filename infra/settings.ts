@@ -1,7 +1,14 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Node } from 'constructs';
-import { CONFIG_ENV, type Config, DEFAULT_MAX_FRAGMENT_SIZE, loadConfig } from '../lambda/config';
+import {
+  AUTH_MODES,
+  type AuthMode,
+  CONFIG_ENV,
+  type Config,
+  DEFAULT_MAX_FRAGMENT_SIZE,
+  loadConfig,
+} from '../lambda/config';
 
 export const FRONTS = ['http-api', 'alb'] as const;
 /** How requests reach the function (platform.md §1): HTTP API (design default) or an ALB. */
@@ -52,6 +59,8 @@ export interface BitsUploadSettings {
   readonly partSize?: number;
   /** Sessions expire this long after their last progress; drives the S3 lifecycle rules. @default 14 days */
   readonly sessionTimeoutSeconds?: number;
+  /** Longest life of an open session from its creation; the lifecycle rules follow it. */
+  readonly maxSessionAgeSeconds?: number;
   /** Closed/cancelled session records are kept this long. @default 1 day */
   readonly tombstoneSeconds?: number;
   /** @default false */
@@ -84,6 +93,20 @@ export interface BitsUploadSettings {
   readonly domainName?: string;
   /** ACM certificate for domainName (HTTP API custom domain, or the ALB HTTPS listener). */
   readonly certificateArn?: string;
+  /** `none`, `basic` (HTTP Basic against an SSM SecureString parameter) or `upstream`. @default 'none' */
+  readonly authMode?: AuthMode;
+  /** Name of the SSM SecureString parameter of Basic users; required with authMode 'basic'. */
+  readonly authParameterName?: string;
+  /** Customer-managed KMS key that encrypts the parameter; unset means the AWS managed key aws/ssm. */
+  readonly authParameterKeyArn?: string;
+  /** Realm of the Basic challenge. @default 'BITS upload' */
+  readonly authRealm?: string;
+  /** How long the function reuses one read of the parameter. @default 60 */
+  readonly authCacheSeconds?: number;
+  /** Put each principal's uploads under `<keyPrefix><principal>/`. @default false */
+  readonly principalPrefix?: boolean;
+  /** Open sessions one principal may hold; 0 is unlimited. @default 0 */
+  readonly maxSessionsPerPrincipal?: number;
 }
 
 /** Every setting resolved: props, then context, then defaults; validated. */
@@ -100,6 +123,8 @@ export interface ResolvedSettings {
   readonly tracing: boolean;
   readonly throttle: { readonly rateLimit: number; readonly burstLimit: number };
   readonly customDomain: { readonly domainName: string; readonly certificateArn: string } | undefined;
+  /** The SSM parameter of Basic users and its key, when authMode is 'basic'. */
+  readonly authParameter: { readonly name: string; readonly keyArn: string | undefined } | undefined;
   /** What the function will load, validated by its own loadConfig. */
   readonly config: Config;
   /** Lifecycle age (days) after which incomplete uploads are aborted and staged chunks expire. */
@@ -155,6 +180,7 @@ const CONTEXT_READERS: { readonly [K in keyof Required<BitsUploadSettings>]: Rea
     maxFragmentSize: readInteger,
     partSize: readInteger,
     sessionTimeoutSeconds: readInteger,
+    maxSessionAgeSeconds: readInteger,
     tombstoneSeconds: readInteger,
     allowOverwrites: readBoolean,
     logLevel: readOneOf(LOG_LEVELS),
@@ -171,6 +197,13 @@ const CONTEXT_READERS: { readonly [K in keyof Required<BitsUploadSettings>]: Rea
     throttleBurstLimit: readInteger,
     domainName: readString,
     certificateArn: readString,
+    authMode: readOneOf(AUTH_MODES),
+    authParameterName: readString,
+    authParameterKeyArn: readString,
+    authRealm: readString,
+    authCacheSeconds: readInteger,
+    principalPrefix: readBoolean,
+    maxSessionsPerPrincipal: readInteger,
   };
 
 /** The context keys the stack reads (README-config.md). */
@@ -216,12 +249,20 @@ export function resolveSettings(props: BitsUploadSettings, context: BitsUploadSe
     maxUploadSize: merged.maxUploadSize,
     partSize: merged.partSize,
     sessionTimeoutSeconds: merged.sessionTimeoutSeconds,
+    maxSessionAgeSeconds: merged.maxSessionAgeSeconds,
     tombstoneSeconds: merged.tombstoneSeconds,
     keyPrefix: merged.keyPrefix,
     stagingPrefix: merged.stagingPrefix,
     allowOverwrites: merged.allowOverwrites,
     logLevel: merged.logLevel,
+    authMode: merged.authMode,
+    authParameter: merged.authParameterName,
+    authRealm: merged.authRealm,
+    authCacheSeconds: merged.authCacheSeconds,
+    principalPrefix: merged.principalPrefix,
+    maxSessionsPerPrincipal: merged.maxSessionsPerPrincipal,
   };
+  checkAuth(front, merged);
   const env: Record<string, string> = {
     // Placeholders: the real names are tokens, known only at deploy time.
     [CONFIG_ENV.tableName]: 'table',
@@ -249,6 +290,14 @@ export function resolveSettings(props: BitsUploadSettings, context: BitsUploadSe
     throw new SettingsError('domainName and certificateArn go together: give both or neither');
   }
 
+  const authParameter =
+    config.authParameter === undefined
+      ? undefined
+      : {
+          name: config.authParameter,
+          keyArn: merged.authParameterKeyArn,
+        };
+
   const reservedConcurrency =
     merged.reservedConcurrency === undefined
       ? undefined
@@ -272,8 +321,10 @@ export function resolveSettings(props: BitsUploadSettings, context: BitsUploadSe
     },
     customDomain:
       domainName === undefined || certificateArn === undefined ? undefined : { domainName, certificateArn },
+    authParameter,
     config,
-    lifecycleDays: Math.max(1, Math.ceil((config.sessionTimeoutSeconds + LIFECYCLE_MARGIN_SECONDS) / 86_400)),
+    // Sessions never outlive maxSessionAgeSeconds from creation, which is what lifecycle rules count from.
+    lifecycleDays: Math.max(1, Math.ceil((config.maxSessionAgeSeconds + LIFECYCLE_MARGIN_SECONDS) / 86_400)),
     functionEnvironment: {
       [CONFIG_ENV.keyPrefix]: config.keyPrefix,
       [CONFIG_ENV.stagingPrefix]: config.stagingPrefix,
@@ -281,11 +332,47 @@ export function resolveSettings(props: BitsUploadSettings, context: BitsUploadSe
       [CONFIG_ENV.maxFragmentSize]: String(config.maxFragmentSize),
       [CONFIG_ENV.partSize]: String(config.partSize),
       [CONFIG_ENV.sessionTimeoutSeconds]: String(config.sessionTimeoutSeconds),
+      [CONFIG_ENV.maxSessionAgeSeconds]: String(config.maxSessionAgeSeconds),
       [CONFIG_ENV.tombstoneSeconds]: String(config.tombstoneSeconds),
       [CONFIG_ENV.allowOverwrites]: String(config.allowOverwrites),
       [CONFIG_ENV.logLevel]: config.logLevel,
+      [CONFIG_ENV.authMode]: config.authMode,
+      ...(config.authParameter === undefined ? {} : { [CONFIG_ENV.authParameter]: config.authParameter }),
+      [CONFIG_ENV.authRealm]: config.authRealm,
+      [CONFIG_ENV.authCacheSeconds]: String(config.authCacheSeconds),
+      [CONFIG_ENV.principalPrefix]: String(config.principalPrefix),
+      [CONFIG_ENV.maxSessionsPerPrincipal]: String(config.maxSessionsPerPrincipal),
     },
   };
+}
+
+/** KMS key ARNs: the key (not an alias) the parameter is encrypted with. */
+const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
+
+/**
+ * The auth settings, in terms of context keys (loadConfig checks them again, in terms of variables).
+ * Basic credentials are only as safe as the transport (bits-protocol.md §1: Basic only over
+ * HTTPS): the HTTP API is HTTPS-only, an ALB serves plain HTTP unless it has a certificate.
+ */
+function checkAuth(front: Front, merged: BitsUploadSettings): void {
+  const basic = merged.authMode === 'basic';
+  if (basic !== (merged.authParameterName !== undefined)) {
+    throw new SettingsError('authParameterName is required with authMode=basic, and only goes with it');
+  }
+  if (basic && front === 'alb' && merged.certificateArn === undefined) {
+    throw new SettingsError(
+      'authMode=basic with the alb front needs HTTPS: give domainName and certificateArn, or Basic credentials cross the network in clear text',
+    );
+  }
+  if (merged.authMode === 'upstream' && front === 'alb' && merged.certificateArn === undefined) {
+    throw new SettingsError(
+      'authMode=upstream with the alb front relies on mutual TLS, which needs HTTPS: give domainName and certificateArn',
+    );
+  }
+  const keyArn = merged.authParameterKeyArn;
+  if (keyArn !== undefined && (!basic || !KMS_KEY_ARN.test(keyArn))) {
+    throw new SettingsError('authParameterKeyArn must be a KMS key ARN, and only goes with authMode=basic');
+  }
 }
 
 function definedOnly<T extends object>(value: T): Partial<T> {

@@ -1,6 +1,7 @@
 import type { Context } from 'aws-lambda';
 import { PACKET_HANDLERS } from './handlers';
 import type { HandlerDeps } from './handlers/types';
+import { type BitsMetrics, packetTypeDimension, type RequestOutcome } from './observability/metrics';
 import { BitsError } from './protocol/errors';
 import { type FrontResult, formatResult, parseEvent, usesMultiValueHeaders } from './protocol/event';
 import { HEADERS } from './protocol/headers';
@@ -11,6 +12,28 @@ import { readSessionId } from './protocol/session-id';
 export type BitsLambdaHandler = (event: unknown, context?: Context) => Promise<FrontResult>;
 
 /**
+ * Metrics are published for Lambda invocations only (a context is given): EMF lines mean something
+ * in a Lambda log stream, while the local server and the tests call without one and stay quiet.
+ */
+function requestMetrics(deps: HandlerDeps, context: Context | undefined): BitsMetrics | undefined {
+  return context === undefined ? undefined : deps.metrics?.forRequest();
+}
+
+/** Publishing must never change the answer: a failure is logged and the request goes on. */
+function publish(
+  deps: HandlerDeps,
+  metrics: BitsMetrics | undefined,
+  outcome: RequestOutcome,
+  context: Context | undefined,
+): void {
+  try {
+    metrics?.publish(outcome, context);
+  } catch (error) {
+    deps.logger.warn('metrics not published', { error });
+  }
+}
+
+/**
  * The Lambda handler: front event → BitsRequest → packet handler → Ack, for API Gateway HTTP API,
  * REST API and ALB events alike. Builds nothing; everything it uses comes in `deps`.
  */
@@ -18,9 +41,25 @@ export function createHandler(deps: HandlerDeps): BitsLambdaHandler {
   return async (event, context) => {
     const started = deps.now();
     if (context !== undefined) deps.logger.addContext(context);
+    const metrics = requestMetrics(deps, context);
+    // Handlers record into this request's metrics only, never into the shared instance.
+    const handlerDeps: HandlerDeps = deps.metrics === undefined ? deps : { ...deps, metrics };
     const parsed = parseEvent(event);
     if (parsed === undefined) {
-      deps.logger.error('event is not from API Gateway or ALB');
+      const latencyMs = deps.now() - started;
+      deps.logger.error('event is not from API Gateway or ALB', {
+        status: 500,
+        error: 'INTERNAL',
+        latencyMs,
+      });
+      const outcome: RequestOutcome = {
+        packetType: 'unknown',
+        status: 500,
+        errorName: 'INTERNAL',
+        bodyBytes: 0,
+        latencyMs,
+      };
+      publish(deps, metrics, outcome, context);
       return formatResult(
         renderError(new BitsError('INTERNAL', 'unknown event'), undefined),
         'http-api-v2',
@@ -37,21 +76,30 @@ export function createHandler(deps: HandlerDeps): BitsLambdaHandler {
       range: request.headers[HEADERS.contentRange]?.slice(0, 64),
       bodyBytes: request.body.length,
     };
+    const measured = { packetType: packetTypeDimension(fields.packetType), bodyBytes: fields.bodyBytes };
     try {
-      const bitsRequest = toBitsRequest(request);
-      const ack = await PACKET_HANDLERS[bitsRequest.packetType](bitsRequest, deps);
-      deps.logger.info('ack', { ...fields, status: ack.status, latencyMs: deps.now() - started });
+      // Who is asking comes first (lambda/auth): an unauthenticated client learns nothing else.
+      const principal = await deps.authenticate?.(request, event);
+      if (principal !== undefined) fields.principal = principal;
+      const bitsRequest = toBitsRequest(principal === undefined ? request : { ...request, principal });
+      const ack = await PACKET_HANDLERS[bitsRequest.packetType](bitsRequest, handlerDeps);
+      const latencyMs = deps.now() - started;
+      deps.logger.info('ack', { ...fields, status: ack.status, latencyMs });
+      publish(deps, metrics, { ...measured, status: ack.status, latencyMs }, context);
       return formatResult(renderAck(ack), shape, multiValue);
     } catch (thrown) {
       const { error, expected } = classifyError(thrown);
+      const latencyMs = deps.now() - started;
       const logged = {
         ...fields,
         status: error.spec.status,
         error: error.errorName,
-        latencyMs: deps.now() - started,
+        latencyMs,
       };
       if (expected) deps.logger.warn(error.message, logged);
       else deps.logger.error('unexpected error', { ...logged, cause: error.cause });
+      const outcome = { ...measured, status: error.spec.status, errorName: error.errorName, latencyMs };
+      publish(deps, metrics, outcome, context);
       return formatResult(renderError(error, sessionId), shape, multiValue);
     }
   };

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type CfnResource, Duration, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -9,6 +9,7 @@ import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { OWNER_INDEX } from '../../lambda/adapters/dynamodb-session-store';
 import { CONFIG_ENV } from '../../lambda/config';
 import { FUNCTION_TIMEOUT_SECONDS } from '../settings';
 
@@ -62,6 +63,8 @@ export interface BitsFunctionProps {
   readonly tracing: boolean;
   /** Prebuilt code (tests pass a stub); unset means esbuild bundles lambda/index.ts. */
   readonly code?: lambda.Code;
+  /** The SSM SecureString parameter of Basic users (authMode basic), and its customer-managed key if any. */
+  readonly authParameter?: { readonly name: string; readonly keyArn: string | undefined };
 }
 
 /** The BITS handler with its log group and a role holding only what the adapters call. */
@@ -114,8 +117,7 @@ export class BitsFunction extends Construct {
         'nodejs22.x is pinned by the design (the bundle targets node22); moving to a newer Node runtime is a separate, tested upgrade.',
     });
 
-    // With a customer-managed key this also grants the key's data-key actions (CDK's table grant).
-    props.table.grantReadWriteData(this.role);
+    this.grantTableAccess(props);
     if (props.encryptionKey !== undefined) {
       for (const action of ['kms:GenerateDataKey*', 'kms:ReEncrypt*']) {
         Validations.of(this.role).acknowledge({
@@ -126,12 +128,76 @@ export class BitsFunction extends Construct {
       }
     }
     this.grantBucketAccess(props);
+    if (props.authParameter !== undefined) this.grantAuthParameter(props.authParameter);
 
     if (props.tracing) {
       Validations.of(this.role).acknowledge({
         id: 'AwsSolutions-IAM5[Resource::*]',
         reason: 'xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions.',
       });
+    }
+  }
+
+  /**
+   * Item reads and writes on the table itself, through a reference that knows of no index: the
+   * table's own grant would add `<table>/index/*` for every action. The one index read, the
+   * per-principal session count, gets Query on that index alone. With a customer-managed key CDK's
+   * table grant also grants the key's data-key actions.
+   */
+  private grantTableAccess(props: BitsFunctionProps): void {
+    const table = dynamodb.TableV2.fromTableAttributes(this, 'SessionTable', {
+      tableArn: props.table.tableArn,
+      ...(props.encryptionKey === undefined ? {} : { encryptionKey: props.encryptionKey }),
+      grantIndexPermissions: false,
+    });
+    table.grantReadWriteData(this.role);
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'CountOpenSessions',
+        actions: ['dynamodb:Query'],
+        resources: [`${props.table.tableArn}/index/${OWNER_INDEX.name}`],
+      }),
+    );
+  }
+
+  /**
+   * Basic users: GetParameter (what Powertools' SSMProvider calls with decryption) on exactly that
+   * parameter. With the AWS managed key aws/ssm the key policy already lets SSM decrypt for callers
+   * allowed to read the parameter; a customer-managed key also needs kms:Decrypt, granted only
+   * through SSM and only for this parameter's encryption context.
+   */
+  private grantAuthParameter(parameter: {
+    readonly name: string;
+    readonly keyArn: string | undefined;
+  }): void {
+    const stack = Stack.of(this);
+    const parameterArn = stack.formatArn({
+      service: 'ssm',
+      resource: 'parameter',
+      // The ARN of `/bits/users` is `…:parameter/bits/users`; of `bits-users`, `…:parameter/bits-users`.
+      resourceName: parameter.name.replace(/^\//, ''),
+    });
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadAuthParameter',
+        actions: ['ssm:GetParameter'],
+        resources: [parameterArn],
+      }),
+    );
+    if (parameter.keyArn !== undefined) {
+      this.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'DecryptAuthParameter',
+          actions: ['kms:Decrypt'],
+          resources: [parameter.keyArn],
+          conditions: {
+            StringEquals: {
+              'kms:ViaService': `ssm.${stack.region}.${stack.urlSuffix}`,
+              'kms:EncryptionContext:PARAMETER_ARN': parameterArn,
+            },
+          },
+        }),
+      );
     }
   }
 

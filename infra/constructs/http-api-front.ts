@@ -6,6 +6,7 @@ import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import type { AuthMode } from '../../lambda/config';
 
 /** The route key BITS clients hit; CDK's HttpMethod enum has no extension methods. */
 export const BITS_POST_ROUTE_KEY = 'BITS_POST /{proxy+}';
@@ -16,7 +17,18 @@ export interface HttpApiFrontProps {
   readonly logRetention: logs.RetentionDays;
   readonly removalPolicy: RemovalPolicy;
   readonly customDomain?: { readonly domainName: string; readonly certificateArn: string };
+  /** The function's auth mode, which decides why the routes carry no API Gateway authorizer. */
+  readonly authMode: AuthMode;
 }
+
+/** Why neither route has an API Gateway authorizer, per auth mode (cdk-nag AwsSolutions-APIG4). */
+const NO_AUTHORIZER_REASON: Readonly<Record<AuthMode, string>> = {
+  basic:
+    'The function authenticates (HTTP Basic against salted scrypt hashes): Windows BITS sends credentials only after a 401 with a WWW-Authenticate challenge, which API Gateway authorizers cannot send.',
+  upstream:
+    'authMode=upstream: the deployer attaches the authorizer of their identity provider to both routes; the function refuses requests that arrive without its identity (401).',
+  none: 'authMode=none was chosen explicitly (synthesis warns): callers are anonymous, for endpoints protected by another control such as a private network.',
+};
 
 /**
  * API Gateway HTTP API (payload format 2.0). Whether it passes the extension method BITS_POST is
@@ -107,8 +119,7 @@ export class HttpApiFront extends Construct {
     for (const route of [this.api, bitsRoute]) {
       Validations.of(route).acknowledge({
         id: 'AwsSolutions-APIG4',
-        reason:
-          'Authorization arrives with the hardening issue (an authorizer on both routes); until then the handler treats callers as anonymous.',
+        reason: NO_AUTHORIZER_REASON[props.authMode],
       });
     }
   }

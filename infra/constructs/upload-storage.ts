@@ -3,6 +3,7 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { OWNER_INDEX } from '../../lambda/adapters/dynamodb-session-store';
 
 export interface UploadStorageProps {
   /** Staged chunks live here; expired by a lifecycle rule. */
@@ -85,6 +86,17 @@ export class UploadStorage extends Construct {
           ? dynamodb.TableEncryptionV2.dynamoOwnedKey()
           : dynamodb.TableEncryptionV2.customerManagedKey(props.encryptionKey),
       removalPolicy: props.removalPolicy,
+      // Open sessions per principal (BITS_MAX_SESSIONS_PER_PRINCIPAL). Always present, so turning
+      // the limit on needs no index build; sparse, because only session records carry an owner.
+      globalSecondaryIndexes: [
+        {
+          indexName: OWNER_INDEX.name,
+          partitionKey: { name: OWNER_INDEX.partitionKey, type: dynamodb.AttributeType.STRING },
+          sortKey: { name: OWNER_INDEX.sortKey, type: dynamodb.AttributeType.NUMBER },
+          projectionType: dynamodb.ProjectionType.INCLUDE,
+          nonKeyAttributes: [...OWNER_INDEX.projected],
+        },
+      ],
     });
   }
 }

@@ -41,21 +41,21 @@ describe('upload bucket', () => {
     });
   });
 
-  it('aborts incomplete multipart uploads and expires staged chunks a day after the session timeout', () => {
-    // Default session timeout 14 days + 1 day margin.
+  it('aborts incomplete multipart uploads and expires staged chunks a day after the maximum session age', () => {
+    // Default maximum session age 30 days + 1 day margin.
     const bucketId = logicalId(httpApi.stack.storage.bucket);
     const bucket = httpApi.template.toJSON().Resources[bucketId];
     const rules = bucket.Properties.LifecycleConfiguration.Rules as Record<string, unknown>[];
     // The abort rule covers the whole bucket: every multipart upload is ours.
     expect(rules).toContainEqual({
       Id: 'abort-incomplete-multipart-uploads',
-      AbortIncompleteMultipartUpload: { DaysAfterInitiation: 15 },
+      AbortIncompleteMultipartUpload: { DaysAfterInitiation: 31 },
       Status: 'Enabled',
     });
     expect(rules).toContainEqual({
       Id: 'expire-staged-chunks',
       Prefix: 'bits-staging/',
-      ExpirationInDays: 15,
+      ExpirationInDays: 31,
       Status: 'Enabled',
     });
     expect(rules).toHaveLength(2);
@@ -138,7 +138,9 @@ describe('function', () => {
   it('gets table and bucket names from the resources and every CONFIG_ENV setting', () => {
     const fn = httpApi.template.toJSON().Resources[logicalId(httpApi.stack.handler.function)];
     const variables = fn.Properties.Environment.Variables as Record<string, unknown>;
-    expect(Object.keys(variables).sort()).toEqual([...Object.values(CONFIG_ENV), 'NODE_OPTIONS'].sort());
+    // The Basic users parameter is set only with authMode=basic (test/infra/auth.test.ts).
+    const expected = Object.values(CONFIG_ENV).filter((name) => name !== CONFIG_ENV.authParameter);
+    expect(Object.keys(variables).sort()).toEqual([...expected, 'NODE_OPTIONS'].sort());
     expect(variables[CONFIG_ENV.tableName]).toEqual({ Ref: logicalId(httpApi.stack.storage.table) });
     expect(variables[CONFIG_ENV.bucketName]).toEqual({ Ref: logicalId(httpApi.stack.storage.bucket) });
     expect(variables).toMatchObject({
@@ -226,12 +228,19 @@ describe('function permissions', () => {
     ]);
   });
 
-  it('reads and writes the session table and nothing else in DynamoDB', () => {
+  it('reads and writes the session table, queries its owner index, and nothing else in DynamoDB', () => {
+    const tableArn = { 'Fn::GetAtt': [logicalId(httpApi.stack.storage.table), 'Arn'] };
     const dynamo = statements.filter((statement) =>
       asList(statement.Action).some((action) => action.startsWith('dynamodb:')),
     );
-    expect(dynamo).toHaveLength(1);
-    expect(asList(dynamo[0]?.Action)).toEqual(
+    expect(dynamo).toHaveLength(2);
+    expect(statementFor('CountOpenSessions')).toMatchObject({
+      Action: 'dynamodb:Query',
+      Resource: { 'Fn::Join': ['', [tableArn, '/index/owner-index']] },
+    });
+    const items = dynamo.filter((statement) => statement.Sid !== 'CountOpenSessions');
+    expect(items[0]?.Resource).toEqual(tableArn);
+    expect(asList(items[0]?.Action)).toEqual(
       expect.arrayContaining([
         'dynamodb:GetItem',
         'dynamodb:PutItem',
@@ -240,7 +249,6 @@ describe('function permissions', () => {
         'dynamodb:BatchWriteItem',
       ]),
     );
-    expect(dynamo[0]?.Resource).toEqual({ 'Fn::GetAtt': [logicalId(httpApi.stack.storage.table), 'Arn'] });
   });
 
   it('writes logs to its own log group only', () => {

@@ -30,6 +30,21 @@ const VARIANTS: readonly (readonly [string, BitsUploadStackProps])[] = [
       kms: true,
     },
   ],
+  [
+    'http-api with basic auth, a customer-managed parameter key and session limits',
+    {
+      env: { region: 'eu-west-1' },
+      authMode: 'basic',
+      authParameterName: '/bits/users',
+      authParameterKeyArn: 'arn:aws:kms:eu-west-1:111111111111:key/11111111-2222-3333-4444-555555555555',
+      maxSessionsPerPrincipal: 50,
+      principalPrefix: true,
+    },
+  ],
+  [
+    'alb with certificate and upstream auth (mutual TLS)',
+    { front: 'alb', domainName: 'bits.example.com', certificateArn: CERTIFICATE_ARN, authMode: 'upstream' },
+  ],
 ];
 
 const describeFindings = (findings: PolicyViolation[]): string =>

@@ -1,12 +1,12 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { App, type CfnElement, type PolicyViolation, Stack, Validations } from 'aws-cdk-lib';
+import { Annotations, App, type CfnElement, type PolicyViolation, Stack, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
-import { BitsUploadStack, type BitsUploadStackProps } from '../../infra/bits-upload-stack';
+import { AUTH_WARNINGS, BitsUploadStack, type BitsUploadStackProps } from '../../infra/bits-upload-stack';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -32,6 +32,11 @@ export interface SynthOptions {
   readonly context?: Record<string, unknown>;
   /** Bundle lambda/index.ts with esbuild instead of the stub. */
   readonly bundle?: boolean;
+  /**
+   * Keep the synthesis warnings about auth modes (authMode=none warns). Dropped by default: every
+   * test synthesizes the default stack, and test/infra/auth.test.ts asserts the warnings itself.
+   */
+  readonly authWarnings?: boolean;
 }
 
 /** One environment-agnostic stack (no AZ or region lookups), synthesized into a temporary cdk.out. */
@@ -44,6 +49,9 @@ export function synthesize(props: BitsUploadStackProps = {}, options: SynthOptio
     ...(options.bundle === true ? {} : { functionCode: STUB_CODE }),
     ...props,
   });
+  if (options.authWarnings !== true) {
+    for (const id of AUTH_WARNINGS) Annotations.of(stack).acknowledgeWarning(id, 'tests of other concerns');
+  }
   const template = Template.fromStack(stack);
   return { app, stack, template };
 }

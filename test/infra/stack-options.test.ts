@@ -26,11 +26,11 @@ const CERTIFICATE_ARN = 'arn:aws:acm:eu-west-1:111111111111:certificate/00000000
 const REGION = 'eu-west-1';
 
 describe('resolveSettings', () => {
-  it('defaults to the http-api front with the function defaults and a 15-day lifecycle', () => {
+  it('defaults to the http-api front with the function defaults and a 31-day lifecycle', () => {
     const settings = resolveSettings({}, {});
     expect(settings.front).toBe('http-api');
     expect(settings.config.maxFragmentSize).toBe(DEFAULT_MAX_FRAGMENT_SIZE);
-    expect(settings.lifecycleDays).toBe(15);
+    expect(settings.lifecycleDays).toBe(31);
     expect(settings.accessLogs).toBe(true);
     expect(settings.deletionProtection).toBe(true);
   });
@@ -57,8 +57,10 @@ describe('resolveSettings', () => {
   });
 
   it('rounds the lifecycle up to whole days with at least one day of margin', () => {
-    expect(resolveSettings({ sessionTimeoutSeconds: 60 }, {}).lifecycleDays).toBe(2);
-    expect(resolveSettings({ sessionTimeoutSeconds: 2 * 86_400 }, {}).lifecycleDays).toBe(3);
+    expect(resolveSettings({ maxSessionAgeSeconds: 60 }, {}).lifecycleDays).toBe(2);
+    expect(resolveSettings({ maxSessionAgeSeconds: 2 * 86_400 }, {}).lifecycleDays).toBe(3);
+    // The idle timeout does not move it: sessions never outlive their maximum age.
+    expect(resolveSettings({ sessionTimeoutSeconds: 60 }, {}).lifecycleDays).toBe(31);
   });
 
   it.each([
@@ -139,6 +141,7 @@ describe('stack built from context', () => {
           keyPrefix: 'in/',
           stagingPrefix: 'tmp/',
           sessionTimeoutSeconds: String(2 * 86_400),
+          maxSessionAgeSeconds: String(2 * 86_400),
           maxFragmentSize: '524288',
           allowOverwrites: 'true',
           accessLogs: 'false',
@@ -159,6 +162,7 @@ describe('stack built from context', () => {
           [CONFIG_ENV.keyPrefix]: 'in/',
           [CONFIG_ENV.stagingPrefix]: 'tmp/',
           [CONFIG_ENV.sessionTimeoutSeconds]: '172800',
+          [CONFIG_ENV.maxSessionAgeSeconds]: '172800',
           [CONFIG_ENV.maxFragmentSize]: '524288',
           [CONFIG_ENV.allowOverwrites]: 'true',
         }),
