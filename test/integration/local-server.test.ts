@@ -66,46 +66,50 @@ describe('local server over raw TCP', () => {
     await env.destroy();
   });
 
-  it('answers the RX-1 capture, replayed byte for byte on one keep-alive connection, as IIS did', async () => {
-    const exchanges = loadCapture('rx-1');
-    const captured = capturedSessionId(exchanges) ?? '';
-    const socket = connect(server.port, '127.0.0.1');
-    const pending = { buffer: Buffer.alloc(0) };
-    let sessionId: string | undefined;
-    const body = fixtureBody(4892);
-    try {
-      for (const exchange of exchanges) {
-        // Same bytes as captured; only the session id (same length) is the live one.
-        const raw = sessionId
-          ? exchange.request.raw.toString('latin1').replace(captured, sessionId)
-          : exchange.request.raw;
-        const length = Number(header(exchange.request, 'Content-Length') ?? '0');
-        socket.write(Buffer.concat([Buffer.from(raw as string, 'latin1'), body.subarray(0, length)]));
-        const answer = await readAnswer(socket, pending);
-        sessionId ??= answer.headers['bits-session-id'];
-        expect({
-          name: exchange.name,
-          differences: differencesFromCapture(exchange, answer, sessionId),
-        }).toEqual({
-          name: exchange.name,
-          differences: [],
-        });
-        expect(answer.statusLine).toBe(exchange.response.startLine);
+  /** RX-2 headers of features not built yet (BITS-Host-Id, upload-reply). */
+  const LATER_FEATURES = new Set(['bits-host-id', 'bits-host-id-fallback-timeout', 'bits-reply-url']);
+
+  it.each([
+    ['rx-1', '/upload/2000mb-rfc2119.txt'],
+    ['rx-2', '/upload-ref-isapi-WebFarm/2100mb-rfc2119.txt'],
+  ])(
+    'answers the %s capture, replayed byte for byte on one keep-alive connection, as IIS did',
+    async (capture, path) => {
+      const exchanges = loadCapture(capture).filter((exchange) => !exchange.name.includes('reply-get'));
+      const captured = capturedSessionId(exchanges) ?? '';
+      const socket = connect(server.port, '127.0.0.1');
+      const pending = { buffer: Buffer.alloc(0) };
+      let sessionId: string | undefined;
+      const body = fixtureBody(4892);
+      try {
+        for (const exchange of exchanges) {
+          // Same bytes as captured; only the session id (same length) is the live one.
+          const raw = sessionId
+            ? exchange.request.raw.toString('latin1').replace(captured, sessionId)
+            : exchange.request.raw;
+          const length = Number(header(exchange.request, 'Content-Length') ?? '0');
+          socket.write(Buffer.concat([Buffer.from(raw as string, 'latin1'), body.subarray(0, length)]));
+          const answer = await readAnswer(socket, pending);
+          sessionId ??= answer.headers['bits-session-id'];
+          const differences = differencesFromCapture(exchange, answer, sessionId, LATER_FEATURES);
+          expect({ name: exchange.name, differences }).toEqual({ name: exchange.name, differences: [] });
+          expect(answer.statusLine).toBe(exchange.response.startLine);
+        }
+      } finally {
+        socket.destroy();
       }
-    } finally {
-      socket.destroy();
-    }
-    const object = await env.clients.s3.send(
-      new GetObjectCommand({ Bucket: env.bucketName, Key: 'uploads/upload/2000mb-rfc2119.txt' }),
-    );
-    const stored = Buffer.from(
-      await (object.Body?.transformToByteArray() ?? Promise.resolve(new Uint8Array())),
-    );
-    expect(createHash('sha256').update(stored).digest('hex')).toBe(
-      createHash('sha256').update(body).digest('hex'),
-    );
-    expect(object.Metadata?.['bits-session-id']).toBe(sessionId);
-  });
+      const object = await env.clients.s3.send(
+        new GetObjectCommand({ Bucket: env.bucketName, Key: `uploads${path}` }),
+      );
+      const stored = Buffer.from(
+        await (object.Body?.transformToByteArray() ?? Promise.resolve(new Uint8Array())),
+      );
+      expect(createHash('sha256').update(stored).digest('hex')).toBe(
+        createHash('sha256').update(body).digest('hex'),
+      );
+      expect(object.Metadata?.['bits-session-id']).toBe(sessionId);
+    },
+  );
 
   it('refuses a fragment above the maximum size with 413 and BITS error headers before reading the body', async () => {
     const socket = connect(server.port, '127.0.0.1');
