@@ -1,3 +1,5 @@
+import { SessionExistsError } from '../ports/errors';
+import type { Session } from '../ports/session-store';
 import { principalKeyPrefix, toObjectKey } from '../protocol/destination';
 import { BitsError } from '../protocol/errors';
 import { HEADERS } from '../protocol/headers';
@@ -33,6 +35,23 @@ async function checkSessionLimit(request: BitsRequest, deps: HandlerDeps): Promi
 }
 
 /**
+ * Stores the new session. When the SDK resent a PutItem whose first response was lost, the resend
+ * finds the record already there: if it is ours (same upload), the session was created. An id
+ * taken by another session (122 random bits colliding) aborts our upload and fails.
+ */
+async function recordSession(deps: HandlerDeps, session: Session): Promise<void> {
+  try {
+    await deps.sessions.createSession(session);
+  } catch (error) {
+    if (!(error instanceof SessionExistsError)) throw error;
+    const stored = await deps.sessions.getSession(session.id);
+    if (stored?.uploadId === session.uploadId) return;
+    await deps.uploads.abortMultipartUpload({ key: session.key, uploadId: session.uploadId });
+    throw new BitsError('INTERNAL', `session id ${session.id} already taken`, { cause: error });
+  }
+}
+
+/**
  * Create-Session (MC-BUP §3.2.5.2.4): negotiate BITS 1.5, map the URL to a key (under the
  * principal's own folder with BITS_PRINCIPAL_PREFIX), apply the open-session limit, refuse an
  * existing destination early when overwrites are off (D5), start the multipart upload, then record
@@ -58,7 +77,7 @@ export const handleCreateSession: PacketHandler = async (request, deps) => {
     ...(contentName === undefined ? {} : { 'bits-content-name': asciiMetadata(contentName, 512) }),
   });
   const now = deps.now();
-  await deps.sessions.createSession({
+  await recordSession(deps, {
     id: sessionId,
     key,
     originalPath: request.path,

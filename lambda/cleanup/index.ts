@@ -1,0 +1,25 @@
+import { createAwsClients } from '../adapters/aws-clients';
+import { composeDeps } from '../compose';
+import { loadConfig } from '../config';
+import { DynamoDbExpiredSessions } from './expired-sessions';
+import { createSweeper } from './sweeper';
+import { loadSweeperSettings } from './sweeper-config';
+
+const config = loadConfig(process.env);
+const settings = loadSweeperSettings(process.env);
+const clients = createAwsClients();
+
+/**
+ * The sweeper's Lambda entry, invoked by an EventBridge schedule (lambda/cleanup/README.md). Built
+ * once per execution environment with the same wiring as the BITS function (composeDeps), so it
+ * discards sessions with exactly the code Cancel-Session runs.
+ */
+export const handler = createSweeper(
+  composeDeps(config, clients),
+  new DynamoDbExpiredSessions(
+    clients.documents,
+    config.tableName,
+    settings.pageSize === undefined ? {} : { pageSize: settings.pageSize },
+  ),
+  settings.options,
+);
