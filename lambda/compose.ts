@@ -1,6 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { AwsClients } from './adapters/aws-clients';
-import { DynamoDbSessionStore } from './adapters/dynamodb-session-store';
+import { DynamoDbSessionStore, TTL_MARGIN_SECONDS } from './adapters/dynamodb-session-store';
 import { S3UploadStore } from './adapters/s3-upload-store';
 import { createAuthenticator } from './auth/authenticate';
 import type { Config } from './config';
@@ -21,7 +21,9 @@ export function composeDeps(
 ): HandlerDeps {
   return {
     config,
-    sessions: new DynamoDbSessionStore(clients.documents, config.tableName),
+    sessions: new DynamoDbSessionStore(clients.documents, config.tableName, {
+      partTtlSeconds: config.maxSessionAgeSeconds + config.tombstoneSeconds + TTL_MARGIN_SECONDS,
+    }),
     uploads: new S3UploadStore(clients.s3, config.bucketName),
     logger: logger ?? new Logger({ serviceName: 'bits-upload', logLevel: config.logLevel }),
     now: Date.now,

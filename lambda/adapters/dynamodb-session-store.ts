@@ -53,13 +53,29 @@ export const partKey = (id: string, partNumber: number) => ({
 /** DynamoDB TTL wants epoch seconds; rounding up keeps TTL from deleting a record before it expires. */
 export const ttlSeconds = (expiresAtMs: number): number => Math.ceil(expiresAtMs / 1000);
 
+/**
+ * TTL is only the last resort: every read checks expiresAt, and the sweeper (lambda/cleanup) discards
+ * expired sessions and their part items. A record's TTL therefore lies a week past its expiry, so
+ * DynamoDB never removes a session record before the sweeper has cleaned up after it.
+ */
+export const TTL_MARGIN_SECONDS = 7 * 24 * 3600;
+export const recordTtl = (expiresAtMs: number): number => ttlSeconds(expiresAtMs) + TTL_MARGIN_SECONDS;
+
 export interface DynamoDbSessionStoreOptions {
   /**
    * Query page size (DynamoDB's `Limit`). Unset means DynamoDB's own 1 MB pages; tests set it
    * small so that pagination is exercised with a few hundred parts.
    */
   readonly pageSize?: number;
+  /**
+   * TTL of a part item, in seconds from its write: longer than any session can live (maximum age
+   * plus tombstone plus TTL_MARGIN_SECONDS), so it only removes parts nothing else cleaned up.
+   */
+  readonly partTtlSeconds?: number;
 }
+
+/** Part TTL when none is configured: the default 30-day maximum session age, a day of tombstone, the margin. */
+const DEFAULT_PART_TTL_SECONDS = 31 * 24 * 3600 + TTL_MARGIN_SECONDS;
 
 /**
  * SessionStore on one DynamoDB table (design.md "Session record"): the session is the item
@@ -121,7 +137,7 @@ export class DynamoDbSessionStore implements SessionStore {
         ':partsDone': progress.partsDone,
         ':staged': progress.staged.map(stagedAttributes),
         ':expiresAt': progress.expiresAt,
-        ':ttl': ttlSeconds(progress.expiresAt),
+        ':ttl': recordTtl(progress.expiresAt),
         ':open': 'open',
         ':expectedOffset': expected.nextOffset,
         ':now': expected.now,
@@ -145,7 +161,7 @@ export class DynamoDbSessionStore implements SessionStore {
       ExpressionAttributeValues: {
         ':state': state,
         ':expiresAt': expiresAt,
-        ':ttl': ttlSeconds(expiresAt),
+        ':ttl': recordTtl(expiresAt),
         ':none': [],
         ':open': 'open',
         ':closing': 'closing',
@@ -164,6 +180,7 @@ export class DynamoDbSessionStore implements SessionStore {
             partNumber: part.partNumber,
             etag: part.etag,
             size: part.size,
+            ttl: ttlSeconds(Date.now()) + (this.options.partTtlSeconds ?? DEFAULT_PART_TTL_SECONDS),
           },
         }),
       );
@@ -306,7 +323,7 @@ function sessionAttributes(session: Session): Item {
     staged: session.staged.map(stagedAttributes),
     createdAt: session.createdAt,
     expiresAt: session.expiresAt,
-    ttl: ttlSeconds(session.expiresAt),
+    ttl: recordTtl(session.expiresAt),
   };
 }
 

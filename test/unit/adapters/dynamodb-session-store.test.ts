@@ -15,7 +15,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { DynamoDbSessionStore } from '../../../lambda/adapters/dynamodb-session-store';
+import { DynamoDbSessionStore, TTL_MARGIN_SECONDS } from '../../../lambda/adapters/dynamodb-session-store';
 import { SessionExistsError, StoreUnavailableError } from '../../../lambda/ports/errors';
 import type { Session, SessionProgress } from '../../../lambda/ports/session-store';
 
@@ -100,7 +100,7 @@ describe('DynamoDbSessionStore commands', () => {
     expect(call?.args[0].input).toEqual({
       TableName: TABLE,
       ConditionExpression: 'attribute_not_exists(pk)',
-      Item: { pk: PK, sk: 'META', ...session, ttl: 1_700_000_001 },
+      Item: { pk: PK, sk: 'META', ...session, ttl: 1_700_000_001 + TTL_MARGIN_SECONDS },
     });
     expect(call?.args[0].input.Item).not.toHaveProperty('totalSize');
   });
@@ -145,7 +145,7 @@ describe('DynamoDbSessionStore commands', () => {
         ':partsDone': 0,
         ':staged': progress.staged,
         ':expiresAt': 1_700_000_100_001,
-        ':ttl': 1_700_000_101,
+        ':ttl': 1_700_000_101 + TTL_MARGIN_SECONDS,
         ':open': 'open',
         ':expectedOffset': 0,
         ':now': 1_700_000_000_100,
@@ -187,7 +187,7 @@ describe('DynamoDbSessionStore commands', () => {
       ExpressionAttributeValues: {
         ':state': 'cancelled',
         ':expiresAt': 1_700_000_999_000,
-        ':ttl': 1_700_000_999,
+        ':ttl': 1_700_000_999 + TTL_MARGIN_SECONDS,
         ':none': [],
         ':open': 'open',
         ':closing': 'closing',
@@ -210,8 +210,21 @@ describe('DynamoDbSessionStore commands', () => {
     await store.putPart(ID, { partNumber: 7, etag: '"e7"', size: 5 });
     expect(documents.commandCalls(PutCommand)[0]?.args[0].input).toEqual({
       TableName: TABLE,
-      Item: { pk: PK, sk: 'PART#00007', partNumber: 7, etag: '"e7"', size: 5 },
+      Item: { pk: PK, sk: 'PART#00007', partNumber: 7, etag: '"e7"', size: 5, ttl: expect.any(Number) },
     });
+  });
+
+  it('gives part items a TTL beyond any session life, and session records a week past their expiry', async () => {
+    documents.on(PutCommand).resolves({});
+    const withTtl = new DynamoDbSessionStore(DynamoDBDocumentClient.from(new DynamoDBClient({})), TABLE, {
+      partTtlSeconds: 1000,
+    });
+    const before = Math.ceil(Date.now() / 1000);
+    await withTtl.putPart(ID, { partNumber: 1, etag: '"e1"', size: 5 });
+    const ttl = Number(documents.commandCalls(PutCommand)[0]?.args[0].input.Item?.ttl);
+    expect(ttl).toBeGreaterThanOrEqual(before + 1000);
+    expect(ttl).toBeLessThanOrEqual(Math.ceil(Date.now() / 1000) + 1000);
+    expect(TTL_MARGIN_SECONDS).toBe(7 * 24 * 3600);
   });
 
   it('lists parts by following LastEvaluatedKey with consistent reads', async () => {
