@@ -10,19 +10,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createSession, sendFragment, sendPacket } from '../../helpers/bits-client-steps';
+import { gate } from '../../helpers/gate';
 import { makeTestBed } from '../../helpers/test-deps';
-
-function gate() {
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  let reached!: () => void;
-  const arrived = new Promise<void>((resolve) => {
-    reached = resolve;
-  });
-  return { open, opened, reached, arrived };
-}
 
 describe('regression: Close-Session racing the first Fragment', () => {
   it('never leaves an empty object at the destination after a fragment with data was acked', async () => {

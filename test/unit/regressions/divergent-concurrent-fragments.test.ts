@@ -10,19 +10,8 @@
  * Both requests are acked 200 (answerFromCurrent, fragment.ts:19-24, does not compare the total).
  */
 import { createSession, sendFragment, sendPacket } from '../../helpers/bits-client-steps';
+import { gate } from '../../helpers/gate';
 import { makeTestBed } from '../../helpers/test-deps';
-
-function gate() {
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  let reached!: () => void;
-  const arrived = new Promise<void>((resolve) => {
-    reached = resolve;
-  });
-  return { open, opened, reached, arrived };
-}
 
 describe('regression: concurrent fragments with different content for the same range', () => {
   it('(a) Close-Session never answers 500 E_FAIL because of them', async () => {

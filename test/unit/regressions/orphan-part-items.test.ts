@@ -13,19 +13,8 @@
 import { randomBytes } from 'node:crypto';
 import { StoreUnavailableError } from '../../../lambda/ports/errors';
 import { createSession, sendFragment, sendPacket } from '../../helpers/bits-client-steps';
+import { gate } from '../../helpers/gate';
 import { makeTestBed } from '../../helpers/test-deps';
-
-function gate() {
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  let reached!: () => void;
-  const arrived = new Promise<void>((resolve) => {
-    reached = resolve;
-  });
-  return { open, opened, reached, arrived };
-}
 
 describe('regression: orphaned PART# items', () => {
   it('leaves no part item after Cancel-Session raced a fragment that uploaded a part', async () => {
