@@ -97,6 +97,9 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   const { progress } = options;
   const loadAtStart = loadavg()[0] ?? 0;
   const dir = mkdtempSync(join(tmpdir(), 'bits-bench-'));
+  // Ctrl-C ends the process through process.exit, past the finally below: the test files go anyway.
+  const removeFiles = () => rmSync(dir, { recursive: true, force: true });
+  process.once('exit', removeFiles);
   let emulators: Emulators | undefined;
   let s3: S3Client | undefined;
   try {
@@ -163,7 +166,8 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   } finally {
     s3?.destroy();
     await emulators?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    process.removeListener('exit', removeFiles);
+    removeFiles();
   }
 }
 
