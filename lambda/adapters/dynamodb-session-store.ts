@@ -6,6 +6,7 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
+  type QueryCommandInput,
   type QueryCommandOutput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
@@ -211,29 +212,16 @@ export class DynamoDbSessionStore implements SessionStore {
    */
   async countOpenSessions(owner: string, now: number): Promise<number> {
     let count = 0;
-    let startKey: Item | undefined;
-    do {
-      let page: QueryCommandOutput;
-      try {
-        page = await this.documents.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            IndexName: OWNER_INDEX.name,
-            KeyConditionExpression: '#owner = :owner AND expiresAt > :now',
-            FilterExpression: '#state = :open',
-            ExpressionAttributeNames: { '#owner': 'owner', '#state': 'state' },
-            ExpressionAttributeValues: { ':owner': owner, ':now': now, ':open': 'open' },
-            Select: 'COUNT',
-            ExclusiveStartKey: startKey,
-            Limit: this.options.pageSize,
-          }),
-        );
-      } catch (error) {
-        return translateUnknown(error, 'countOpenSessions');
-      }
-      count += page.Count ?? 0;
-      startKey = page.LastEvaluatedKey;
-    } while (startKey !== undefined);
+    const pages = this.queryPages('countOpenSessions', {
+      TableName: this.tableName,
+      IndexName: OWNER_INDEX.name,
+      KeyConditionExpression: '#owner = :owner AND expiresAt > :now',
+      FilterExpression: '#state = :open',
+      ExpressionAttributeNames: { '#owner': 'owner', '#state': 'state' },
+      ExpressionAttributeValues: { ':owner': owner, ':now': now, ':open': 'open' },
+      Select: 'COUNT',
+    });
+    for await (const page of pages) count += page.Count ?? 0;
     return count;
   }
 
@@ -257,26 +245,30 @@ export class DynamoDbSessionStore implements SessionStore {
 
   /** Pages of the session's PART# items in sort-key (= part number) order, strongly consistent. */
   private async *queryParts(id: string, keysOnly: boolean): AsyncGenerator<Item[]> {
+    const pages = this.queryPages(keysOnly ? 'deleteParts' : 'listParts', {
+      TableName: this.tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: { ':pk': sessionKey(id).pk, ':prefix': PART_PREFIX },
+      ConsistentRead: true,
+      ProjectionExpression: keysOnly ? 'pk, sk' : undefined,
+    });
+    for await (const page of pages) yield page.Items ?? [];
+  }
+
+  /** Every page of a Query (following LastEvaluatedKey, `pageSize` per page), errors translated. */
+  private async *queryPages(operation: string, input: QueryCommandInput): AsyncGenerator<QueryCommandOutput> {
     let startKey: Item | undefined;
     do {
       let page: QueryCommandOutput;
       try {
         page = await this.documents.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-            ExpressionAttributeValues: { ':pk': sessionKey(id).pk, ':prefix': PART_PREFIX },
-            ConsistentRead: true,
-            ExclusiveStartKey: startKey,
-            Limit: this.options.pageSize,
-            ProjectionExpression: keysOnly ? 'pk, sk' : undefined,
-          }),
+          new QueryCommand({ ...input, ExclusiveStartKey: startKey, Limit: this.options.pageSize }),
         );
       } catch (error) {
-        return translateUnknown(error, keysOnly ? 'deleteParts' : 'listParts');
+        return translateUnknown(error, operation);
       }
       startKey = page.LastEvaluatedKey;
-      yield page.Items ?? [];
+      yield page;
     } while (startKey !== undefined);
   }
 
