@@ -1,3 +1,4 @@
+import { isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
 import { StoreUnavailableError } from '../ports/errors';
 
 /** The fields AWS SDK v3 service exceptions carry; read defensively because anything can be thrown. */
@@ -42,9 +43,19 @@ const THROTTLING_CODES: ReadonlySet<string> = new Set([
   'ServiceUnavailable',
 ]);
 
-/** Throttling or a server-side fault: the request may succeed later, so the client should retry. */
+type SdkError = Parameters<typeof isTransientError>[0];
+
+/**
+ * Throttling, a server-side fault, or a network failure the SDK gave up on (timeouts, ECONNRESET,
+ * DNS): the request may succeed later, so the client should retry. The SDK's own retry classifier
+ * decides (the same one its retry strategy used), so an error it retried as transient is never
+ * answered as our bug; our list adds the S3 throttling codes it does not name.
+ */
 export function isTransient(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
   if (hasCode(error, THROTTLING_CODES)) return true;
+  const sdkError = error as SdkError;
+  if (isThrottlingError(sdkError) || isTransientError(sdkError) || isServerError(sdkError)) return true;
   const status = httpStatus(error);
   return (status !== undefined && status >= 500) || shape(error).$fault === 'server';
 }
