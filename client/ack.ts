@@ -1,7 +1,8 @@
+import { ERROR_CONTEXT } from '../lambda/protocol/errors';
 import { RESPONSE_HEADERS } from '../lambda/protocol/headers';
 import { ACK_PACKET_TYPE } from '../lambda/protocol/packet-types';
-import { ProtocolError, type RefusalDetails, ServerRefusedError } from './errors';
-import { HRESULT, hresultName, httpErrorHresult, parseHex } from './hresult';
+import { ApplicationError, ProtocolError, type RefusalDetails, ServerRefusedError } from './errors';
+import { HRESULT, hresultMeaning, hresultName, httpErrorHresult, parseHex } from './hresult';
 import { parseRetryAfter } from './retry';
 import type { HttpAnswer } from './transport';
 
@@ -57,6 +58,29 @@ const FATAL_5XX: ReadonlySet<number> = new Set([501, 505]);
 
 const FRONT_REFUSALS: ReadonlySet<number> = new Set([400, 403, 405, 501]);
 
+/**
+ * How Windows treats the status of a server application's error (W32-apperr, bits-protocol.md
+ * §5.3): 3xx transient except 300-305 and 307; 4xx fatal except 408 and 409; 5xx transient except
+ * 501 and 505; anything else transient.
+ */
+export function isTransientApplicationStatus(status: number): boolean {
+  if (status >= 300 && status <= 399) return status > 305 && status !== 307;
+  if (status >= 400 && status <= 499) return status === 408 || status === 409;
+  if (status >= 500 && status <= 599) return status !== 501 && status !== 505;
+  return true;
+}
+
+/** The error for an Ack with BITS-Error-Context 0x7, explained by its §5.3 class. */
+function applicationError(details: RefusalDetails, transient: boolean): ApplicationError {
+  // Only an exact status + HRESULT match of the server's table describes the application's error;
+  // the same HRESULT can mean something else there (0x80070112 is both disk full and a timeout).
+  const listed = hresultMeaning(details.status, details.hresult, { exact: true });
+  const consequence = transient
+    ? `transient (${details.status}): the final Fragment is sent again, so the application sees the file again`
+    : `fatal (${details.status}): Windows does not retry it`;
+  return new ApplicationError(details, listed === undefined ? consequence : `${listed}; ${consequence}`);
+}
+
 /** `WWW-Authenticate` offers Basic among its challenges (RFC 9110 §11.6.1). */
 export const offersBasic = (challenge: string | undefined): boolean =>
   challenge !== undefined && /(?:^|,)\s*basic(?:\s|,|$)/i.test(challenge);
@@ -106,6 +130,15 @@ export function interpretAnswer(packetType: string, answer: HttpAnswer, size = 0
   }
 
   const details = refusalDetails(packetType, answer);
+  const retryAfterMs = parseRetryAfter(header(answer, 'retry-after'));
+  const withRetryAfter = retryAfterMs === undefined ? {} : { retryAfterMs };
+  // The server application's status, relayed by the BITS server: Windows' §5.3 rules, not the
+  // rules for the BITS server's own answers (no challenge, no shrinking, no session restart).
+  if (details.hresultFrom === 'server' && details.context === ERROR_CONTEXT.remoteApplication) {
+    const transient = isTransientApplicationStatus(status);
+    const error = applicationError(details, transient);
+    return transient ? { kind: 'transient', error, ...withRetryAfter } : { kind: 'fatal', error };
+  }
   if (details.hresultFrom === 'server' && details.hresult === HRESULT.sessionNotFound) {
     return { kind: 'session-lost', error: refused() };
   }
@@ -117,12 +150,8 @@ export function interpretAnswer(packetType: string, answer: HttpAnswer, size = 0
       error: refused(),
     };
   }
-  const retryAfterMs = parseRetryAfter(header(answer, 'retry-after'));
-  const withRetryAfter = retryAfterMs === undefined ? {} : { retryAfterMs };
   // 408: the request timed out on the way; 429: a front's throttling (API Gateway); both pass.
   if (status === 408 || status === 429) return { kind: 'transient', error: refused(), ...withRetryAfter };
-  // A server application's 409 is transient for Windows (§5.3); the BITS server's own 409 is not.
-  if (status === 409 && details.context === 0x7) return { kind: 'transient', error: refused() };
   // Refusals a BITS server never sends without its headers: a front (API Gateway, CloudFront, a
   // proxy) answered on its own, typically because it does not pass the BITS_POST method.
   if (!isBitsAck(answer) && FRONT_REFUSALS.has(status)) {

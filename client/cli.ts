@@ -47,6 +47,7 @@ interface CommonOptions {
 interface UploadCommandOptions extends CommonOptions {
   readonly fragmentSize: string;
   readonly quiet?: boolean;
+  readonly replyFile?: string;
 }
 
 export function exitCodeFor(error: unknown): number {
@@ -124,9 +125,13 @@ function summaryLine(result: UploadResult): string {
     `${result.fragments} fragment${result.fragments === 1 ? '' : 's'}`,
     `${result.retries} retr${result.retries === 1 ? 'y' : 'ies'}`,
     ...(result.restarts > 0 ? [`${result.restarts} session restart(s)`] : []),
-    ...(result.replyUrl === undefined ? [] : [`reply at ${result.replyUrl}`]),
+    ...(result.replyUrl === undefined || result.reply !== undefined ? [] : [`reply at ${result.replyUrl}`]),
   ];
-  return `uploaded ${formatBytes(result.bytes)} in ${formatDuration(result.elapsedMs)}${rate}: session ${result.sessionId}, ${extras.join(', ')}\n`;
+  const reply =
+    result.reply === undefined
+      ? ''
+      : `reply: ${formatBytes(result.reply.bytes)} written to ${result.reply.file} (sha256 ${result.reply.sha256})\n`;
+  return `uploaded ${formatBytes(result.bytes)} in ${formatDuration(result.elapsedMs)}${rate}: session ${result.sessionId}, ${extras.join(', ')}\n${reply}`;
 }
 
 async function uploadCommand(
@@ -171,6 +176,7 @@ async function uploadCommand(
       ...(credentials === undefined ? {} : { credentials }),
       ...(options.basicUpfront === true ? { basicUpfront: true } : {}),
       ...(options.insecure === true ? { insecure: true } : {}),
+      ...(options.replyFile === undefined ? {} : { reply: { file: options.replyFile } }),
       ...(io.signal === undefined ? {} : { signal: io.signal }),
     });
     reporter.stop();
@@ -269,11 +275,23 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       'bytes per Fragment: 1048576, 512KiB, 4MiB (KB = KiB = 1024 bytes; at least 5KiB)',
       `${DEFAULT_FRAGMENT_SIZE / (1024 * 1024)}MiB`,
     )
+    .option(
+      '--reply-file <path>',
+      "upload-reply job: download the server application's reply (BITS-Reply-URL) to this file before Close-Session",
+    )
     .option('-q, --quiet', 'no progress, logs or summary: only errors');
   addCommonOptions(program);
   program.addHelpText(
     'after',
-    '\nExit codes: 0 uploaded, 2 usage error, 3 refused by the server, 4 network failure or gave up, 130 cancelled.',
+    [
+      '',
+      'Exit codes: 0 uploaded, 2 usage error, 3 refused by the server or its application (context 0x7),',
+      '4 network failure or gave up, 130 cancelled.',
+      '',
+      'Upload-reply: with --reply-file the Ack of the final Fragment must carry BITS-Reply-URL; the reply is',
+      'fetched with Range GETs (resumed after a broken connection), renamed into place when whole, then',
+      'Close-Session is sent. --json reports it as "reply": {url, file, bytes, sha256, requests, resumes}.',
+    ].join('\n'),
   );
   program.action(async (file: string, url: string, options: UploadCommandOptions) => {
     exitCode = await uploadCommand(file, url, options, io);

@@ -46,38 +46,75 @@ export interface ConnectionOptions {
 }
 
 /**
+ * Basic credentials and whether they go out yet: from the first request with `upfront`, else
+ * from the resend after the first 401 that offers Basic (MC-BUP §3.1.5.2.1), then on every later
+ * request to the origins the caller trusts with them. Shared by the BITS packets and the reply
+ * download, so one challenge is answered once.
+ */
+export class BasicAuth {
+  private sending: boolean;
+
+  constructor(
+    readonly credentials: Credentials | undefined,
+    upfront = false,
+  ) {
+    this.sending = upfront && credentials !== undefined;
+  }
+
+  /** Credentials are on every request now. */
+  get active(): boolean {
+    return this.sending;
+  }
+
+  /** The Authorization value while active. */
+  header(): string | undefined {
+    if (!this.sending || this.credentials === undefined) return undefined;
+    const { user, password } = this.credentials;
+    return `Basic ${Buffer.from(`${user}:${password}`, 'utf8').toString('base64')}`;
+  }
+
+  /** After a 401 offering Basic: true when the request should go again, now with credentials. */
+  answerChallenge(offersBasicScheme: boolean): boolean {
+    if (this.credentials === undefined || !offersBasicScheme || this.sending) return false;
+    this.sending = true;
+    return true;
+  }
+
+  /** Why a 401 is final, for the error message. */
+  refusal(offered: string): string {
+    if (this.sending) return 'the server refused the credentials';
+    return this.credentials === undefined
+      ? `the server asks for authentication (WWW-Authenticate: ${offered}); give --user and --password`
+      : `the server offers only ${offered}; this client speaks Basic only`;
+  }
+}
+
+/**
  * Sends BITS packets and classifies the answers. Owns authentication: a 401 that offers Basic is
  * answered by resending the same packet once with credentials, which then go on every later
  * packet (MC-BUP §3.1.5.2.1); a second 401 is the server's final word.
  */
 export class BitsConnection {
-  private sendCredentials: boolean;
+  readonly auth: BasicAuth;
 
   constructor(
     private readonly transport: Transport,
     private readonly options: ConnectionOptions,
   ) {
-    this.sendCredentials = options.basicUpfront === true && options.credentials !== undefined;
+    this.auth = new BasicAuth(options.credentials, options.basicUpfront === true);
   }
 
   async send(packet: Packet, signal: AbortSignal | undefined, size = 0): Promise<Exchange> {
     const first = await this.transmit(packet, signal, size);
     if (first.verdict.kind !== 'challenge') return first;
-    const { credentials } = this.options;
-    if (credentials !== undefined && first.verdict.basic && !this.sendCredentials) {
-      this.sendCredentials = true;
+    if (this.auth.answerChallenge(first.verdict.basic)) {
       this.options.onEvent?.({ type: 'auth', scheme: 'Basic' });
       const second = await this.transmit(packet, signal, size);
       if (second.verdict.kind !== 'challenge') return second;
       return this.refuseChallenge(packet, second.answer, 'the server refused the credentials');
     }
     const offered = first.answer.headers[RESPONSE_HEADERS.wwwAuthenticate.toLowerCase()] ?? '(no challenge)';
-    const why = this.sendCredentials
-      ? 'the server refused the credentials'
-      : credentials === undefined
-        ? `the server asks for authentication (WWW-Authenticate: ${offered}); give --user and --password`
-        : `the server offers only ${offered}; this client speaks Basic only`;
-    return this.refuseChallenge(packet, first.answer, why);
+    return this.refuseChallenge(packet, first.answer, this.auth.refusal(offered));
   }
 
   private refuseChallenge(packet: Packet, answer: HttpAnswer, why: string): Exchange {
@@ -134,11 +171,8 @@ export class BitsConnection {
       const last = packet.range.first + bodyLength - 1;
       headers[HEADERS.contentRange] = `bytes ${packet.range.first}-${last}/${packet.range.total}`;
     }
-    const { credentials } = this.options;
-    if (this.sendCredentials && credentials !== undefined) {
-      const token = Buffer.from(`${credentials.user}:${credentials.password}`, 'utf8').toString('base64');
-      headers[HEADERS.authorization] = `Basic ${token}`;
-    }
+    const authorization = this.auth.header();
+    if (authorization !== undefined) headers[HEADERS.authorization] = authorization;
     return headers;
   }
 }

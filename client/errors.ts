@@ -1,3 +1,4 @@
+import { ERROR_CONTEXT } from '../lambda/protocol/errors';
 import { contextName, formatHresult, hresultMeaning } from './hresult';
 
 /** Base of every error the client throws on purpose; anything else is a bug. */
@@ -61,6 +62,15 @@ export class ServerRefusedError extends BitsClientError {
   }
 }
 
+/**
+ * The server application (the notification target of an upload-reply or notification directory)
+ * failed on the uploaded file: the BITS server relays its status with BITS-Error-Context 0x7
+ * (§3, §7.5). Windows classifies the status by §5.3; the upload itself reached the server.
+ */
+export class ApplicationError extends ServerRefusedError {
+  override name = 'ApplicationError';
+}
+
 function describeRefusal(details: RefusalDetails, explanation: string | undefined): string {
   const code = `${formatHresult(details.hresult)} ${details.hresultName ?? '(unnamed)'}`;
   const origin =
@@ -71,7 +81,11 @@ function describeRefusal(details: RefusalDetails, explanation: string | undefine
     explanation ??
     (details.hresultFrom === 'server' ? hresultMeaning(details.status, details.hresult) : undefined);
   const body = details.bodyExcerpt === undefined ? '' : `; body: ${JSON.stringify(details.bodyExcerpt)}`;
-  return `server refused ${details.packetType}: ${details.status} ${details.statusText}, ${origin}${meaning === undefined ? '' : ` - ${meaning}`}${body}`;
+  const who =
+    details.context === ERROR_CONTEXT.remoteApplication
+      ? `the server application failed on the upload (${details.packetType})`
+      : `server refused ${details.packetType}`;
+  return `${who}: ${details.status} ${details.statusText}, ${origin}${meaning === undefined ? '' : ` - ${meaning}`}${body}`;
 }
 
 /** The server answered, but not by the protocol: no Ack, no session id, an impossible offset. */

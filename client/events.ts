@@ -38,4 +38,9 @@ export type UploadEvent =
   | { readonly type: 'resync'; readonly expected: number; readonly received: number; readonly status: number }
   /** BG_E_SESSION_NOT_FOUND: a new session from offset 0. */
   | { readonly type: 'restart'; readonly restart: number; readonly reason: string }
-  | { readonly type: 'cancel'; readonly acknowledged: boolean; readonly detail?: string };
+  | { readonly type: 'cancel'; readonly acknowledged: boolean; readonly detail?: string }
+  /**
+   * Upload-reply: bytes of the reply written so far, after each GET (§7). `totalBytes` once the
+   * server told it (Content-Range or Content-Length).
+   */
+  | { readonly type: 'reply'; readonly url: string; readonly bytes: number; readonly totalBytes?: number };

@@ -43,12 +43,19 @@ export function hresultName(hresult: number): string | undefined {
   return undefined;
 }
 
-/** What the server's table says the condition means, when it lists this status and HRESULT. */
-export function hresultMeaning(status: number, hresult: number): string | undefined {
+/**
+ * What the server's table says the condition means, when it lists this status and HRESULT (or,
+ * unless `exact`, this HRESULT with another status).
+ */
+export function hresultMeaning(
+  status: number,
+  hresult: number,
+  options: { readonly exact?: boolean } = {},
+): string | undefined {
   const unsigned = hresult >>> 0;
   return (
     serverSpecs.find((spec) => spec.hresult === unsigned && spec.status === status) ??
-    serverSpecs.find((spec) => spec.hresult === unsigned)
+    (options.exact === true ? undefined : serverSpecs.find((spec) => spec.hresult === unsigned))
   )?.meaning;
 }
 

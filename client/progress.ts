@@ -37,6 +37,8 @@ export function describeEvent(event: UploadEvent): string | undefined {
       return event.acknowledged
         ? 'Cancel-Session acknowledged: the server dropped the partial upload'
         : `Cancel-Session not acknowledged (${event.detail ?? 'no answer'})`;
+    case 'reply':
+      return `reply: ${formatBytes(event.bytes)}${event.totalBytes === undefined ? '' : ` of ${formatBytes(event.totalBytes)}`} from ${event.url}`;
     case 'packet':
       return undefined;
   }

@@ -23,6 +23,17 @@ export interface HttpAnswer {
   readonly bodyExcerpt: string;
 }
 
+/** An answer whose body is still arriving. */
+export interface StreamedAnswer extends Omit<HttpAnswer, 'bodyExcerpt'> {
+  /**
+   * The body as it arrives. Throws NetworkError when the connection breaks before the end
+   * (Content-Length not reached), CancelledError after an abort.
+   */
+  readonly body: AsyncIterable<Buffer>;
+  /** Drops the rest of the body (and the connection with it, unless the body was complete). */
+  readonly discard: () => void;
+}
+
 const BODY_EXCERPT_BYTES = 512;
 
 /** Certificate problems: retrying cannot fix them (node's TLS error codes). */
@@ -54,18 +65,42 @@ export class Transport {
     });
   }
 
-  request(
+  /** One request; the answer with the first bytes of its body, read to the end. */
+  async request(
     method: string,
     url: URL,
     headers: Readonly<Record<string, string>>,
     body: Buffer | undefined,
     signal: AbortSignal | undefined,
   ): Promise<HttpAnswer> {
+    const { body: stream, discard, ...head } = await this.open(method, url, headers, body, signal);
+    try {
+      return { ...head, bodyExcerpt: await readExcerpt(stream) };
+    } finally {
+      discard();
+    }
+  }
+
+  /**
+   * One request, answered as soon as the head arrives; the body follows as a stream (the reply
+   * download writes it to disk as it comes). The caller reads the body to its end, which returns
+   * the connection to the pool, or calls `discard`.
+   */
+  open(
+    method: string,
+    url: URL,
+    headers: Readonly<Record<string, string>>,
+    body: Buffer | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<StreamedAnswer> {
     if (signal?.aborted) return Promise.reject(new CancelledError('cancelled'));
     const secure = url.protocol === 'https:';
-    return new Promise<HttpAnswer>((resolve, reject) => {
+    return new Promise<StreamedAnswer>((resolve, reject) => {
       let settled = false;
+      /** Why this side ended the request (abort, timeout): what a broken body reports. */
+      let reason: Error | undefined;
       const fail = (error: Error): void => {
+        reason ??= error;
         if (settled) return;
         settled = true;
         signal?.removeEventListener('abort', onAbort);
@@ -91,26 +126,26 @@ export class Transport {
       });
       request.on('error', (error: NodeJS.ErrnoException) => fail(toNetworkError(error, url)));
       request.on('response', (response) => {
-        const chunks: Buffer[] = [];
-        let kept = 0;
-        response.on('data', (chunk: Buffer) => {
-          if (kept < BODY_EXCERPT_BYTES) {
-            chunks.push(chunk);
-            kept += chunk.length;
-          }
-        });
-        response.on('error', (error: NodeJS.ErrnoException) => fail(toNetworkError(error, url)));
-        // The whole body is read before answering, so the connection goes back to the pool.
-        response.on('end', () => {
-          if (settled) return;
-          settled = true;
-          signal?.removeEventListener('abort', onAbort);
-          resolve({
-            status: response.statusCode ?? 0,
-            statusText: response.statusMessage ?? '',
-            headers: normaliseHeaders(response.headers),
-            bodyExcerpt: Buffer.concat(chunks).subarray(0, BODY_EXCERPT_BYTES).toString('utf8'),
-          });
+        if (settled) {
+          response.destroy();
+          return;
+        }
+        settled = true;
+        // Errors surface through the body's iterator; without a listener they would crash the process.
+        response.on('error', () => undefined);
+        response.on('close', () => signal?.removeEventListener('abort', onAbort));
+        resolve({
+          status: response.statusCode ?? 0,
+          statusText: response.statusMessage ?? '',
+          headers: normaliseHeaders(response.headers),
+          body: readBody(response, url, () => reason),
+          discard: () => {
+            if (response.readableEnded || response.destroyed) return;
+            // Parsed but unread, the body still holds the socket until its end is read: drain it, so
+            // the connection goes back to the pool. A body still arriving is cut with its connection.
+            if (response.complete) response.resume();
+            else response.destroy();
+          },
         });
       });
       request.end(body);
@@ -122,6 +157,35 @@ export class Transport {
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
   }
+}
+
+async function* readBody(
+  response: http.IncomingMessage,
+  url: URL,
+  reason: () => Error | undefined,
+): AsyncGenerator<Buffer> {
+  try {
+    for await (const chunk of response) yield chunk as Buffer;
+  } catch (error) {
+    throw reason() ?? toNetworkError(error as NodeJS.ErrnoException, url);
+  }
+  // Node ends a body cut short without always raising an error (no Content-Length, chunked).
+  if (!response.complete) {
+    throw reason() ?? new NetworkError(`${url.host}: connection closed before the end of the body`);
+  }
+}
+
+/** Reads a body to its end, keeping its first bytes as text. */
+export async function readExcerpt(body: AsyncIterable<Buffer>): Promise<string> {
+  const chunks: Buffer[] = [];
+  let kept = 0;
+  for await (const chunk of body) {
+    if (kept < BODY_EXCERPT_BYTES) {
+      chunks.push(chunk);
+      kept += chunk.length;
+    }
+  }
+  return Buffer.concat(chunks).subarray(0, BODY_EXCERPT_BYTES).toString('utf8');
 }
 
 function normaliseHeaders(headers: http.IncomingHttpHeaders): Record<string, string> {

@@ -14,6 +14,13 @@ import {
 } from './errors';
 import type { UploadEvent, UploadProgress } from './events';
 import { formatHresult, HRESULT } from './hresult';
+import {
+  checkReplyOptions,
+  downloadReply,
+  prepareReplyTarget,
+  type ReplyOptions,
+  type ReplyResult,
+} from './reply';
 import { backoffDelay, type RetryPolicy, resolveRetryPolicy } from './retry';
 import { openFileSource, type UploadSource } from './source';
 import { Transport } from './transport';
@@ -61,6 +68,11 @@ export interface UploadOptions {
   readonly userAgent?: string;
   /** Jitter source, for tests. Default Math.random. */
   readonly random?: () => number;
+  /**
+   * An upload-reply job (§7): the final Fragment Ack must name BITS-Reply-URL, and the reply is
+   * downloaded to `reply.file` before Close-Session.
+   */
+  readonly reply?: ReplyOptions;
 }
 
 export interface UploadResult {
@@ -84,8 +96,13 @@ export interface UploadResult {
   readonly elapsedMs: number;
   /** BITS-Host-Id of the session that completed, if the server named one. */
   readonly hostId?: string;
-  /** BITS-Reply-URL from the final Fragment Ack (upload-reply servers), resolved; not fetched. */
+  /**
+   * BITS-Reply-URL from the final Fragment Ack, resolved against the upload URL; downloaded only
+   * with the `reply` option.
+   */
   readonly replyUrl?: string;
+  /** The downloaded reply (with the `reply` option). */
+  readonly reply?: ReplyResult;
 }
 
 /** Uploads one file the way Windows BITS does (bits-protocol.md §9). */
@@ -134,17 +151,26 @@ export function checkOptions(options: Omit<UploadOptions, 'file'>): CheckedOptio
     maxSessionRestarts,
     retryPolicy: resolveRetryPolicy(options.retry),
     ...(chosenCredentials === undefined ? {} : { credentials: chosenCredentials }),
+    ...(options.reply === undefined ? {} : { reply: checkReplyOptions(options.reply) }),
   };
 }
 
 /** Runs an upload of any source (the CLI's files, the smoke test's few bytes). */
 export async function runUpload(options: CheckedOptions, source: UploadSource): Promise<UploadResult> {
+  let replyTarget: string | undefined;
+  if (options.reply !== undefined) {
+    if (source.size === 0) {
+      // No Fragment, so no Ack to carry BITS-Reply-URL: an empty file has no reply (§3.3).
+      throw new UsageError('an upload-reply job needs a file of at least one byte');
+    }
+    replyTarget = await prepareReplyTarget(options.reply.file);
+  }
   const transport = new Transport({
     timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     ...(options.insecure === undefined ? {} : { insecure: options.insecure }),
     ...(options.ca === undefined ? {} : { ca: options.ca }),
   });
-  const run = new UploadRun(options, source, transport);
+  const run = new UploadRun(options, source, transport, replyTarget);
   try {
     return await run.run();
   } catch (error) {
@@ -192,6 +218,7 @@ class UploadRun {
   private offset = 0;
   private fragmentSize: number;
   private replyUrl: string | undefined;
+  private reply: ReplyResult | undefined;
   private fragments = 0;
   private bytesSent = 0;
   private retries = 0;
@@ -200,7 +227,9 @@ class UploadRun {
   constructor(
     private readonly options: CheckedOptions,
     private readonly source: UploadSource,
-    transport: Transport,
+    private readonly transport: Transport,
+    /** Absolute path of the reply file, in upload-reply mode. */
+    private readonly replyTarget?: string,
   ) {
     this.url = options.url;
     this.fragmentSize = options.fragmentSize;
@@ -220,6 +249,8 @@ class UploadRun {
         await this.createSession();
         this.progress();
         await this.sendFragments();
+        // Before Close-Session: the server deletes the reply when the session closes (§2.4).
+        await this.downloadReply();
         await this.closeSession();
         return this.result();
       } catch (error) {
@@ -235,6 +266,7 @@ class UploadRun {
         this.emit({ type: 'restart', restart: this.restarts, reason: error.message });
         this.sessionId = undefined;
         this.offset = 0;
+        this.replyUrl = undefined;
         this.url = this.options.url;
         this.hostId = undefined;
       }
@@ -358,9 +390,7 @@ class UploadRun {
             );
           }
           this.offset = received;
-          if (received === size && verdict.replyUrl !== undefined) {
-            this.replyUrl = resolveReplyUrl(this.url, verdict.replyUrl);
-          }
+          if (received === size) this.takeReplyUrl(answer.status, verdict.replyUrl);
           this.progress();
           break;
         }
@@ -383,6 +413,49 @@ class UploadRun {
           throw new ProtocolError('Fragment', answer.status, `unexpected answer (${verdict.kind})`);
       }
     }
+  }
+
+  /**
+   * The Ack that completes the file: an upload-reply client needs a usable BITS-Reply-URL on it
+   * (MC-BUP §2.2.7.2, §3.1.5.2.4); a plain upload only records one.
+   */
+  private takeReplyUrl(status: number, raw: string | undefined): void {
+    const replyMode = this.options.reply !== undefined;
+    if (raw === undefined || raw.trim() === '') {
+      if (!replyMode) return;
+      throw new ProtocolError(
+        'Fragment',
+        status,
+        `no ${RESPONSE_HEADERS.replyUrl} on the Ack of the final Fragment of an upload-reply job: the server is not set up for upload-reply (notifications off?)`,
+      );
+    }
+    const resolved = resolveReplyUrl(this.url, raw);
+    if (resolved === undefined && replyMode) {
+      throw new ProtocolError(
+        'Fragment',
+        status,
+        `unusable ${RESPONSE_HEADERS.replyUrl} "${raw}": not an http(s) URL or a path relative to the upload URL`,
+      );
+    }
+    this.replyUrl = resolved;
+  }
+
+  private async downloadReply(): Promise<void> {
+    const { reply } = this.options;
+    if (reply === undefined || this.replyTarget === undefined || this.replyUrl === undefined) return;
+    this.reply = await downloadReply(new URL(this.replyUrl), reply, this.replyTarget, {
+      transport: this.transport,
+      auth: this.connection.auth,
+      trustedOrigins: new Set([this.options.url.origin, this.url.origin]),
+      userAgent: this.options.userAgent ?? DEFAULT_USER_AGENT,
+      retryPolicy: this.options.retryPolicy,
+      random: this.random,
+      emit: (event) => this.emit(event),
+      onRetry: () => {
+        this.retries++;
+      },
+      ...(this.options.signal === undefined ? {} : { signal: this.options.signal }),
+    });
   }
 
   private async closeSession(): Promise<void> {
@@ -516,6 +589,7 @@ class UploadRun {
       elapsedMs: Math.round(performance.now() - this.started),
       ...(this.hostId === undefined ? {} : { hostId: this.hostId }),
       ...(this.replyUrl === undefined ? {} : { replyUrl: this.replyUrl }),
+      ...(this.reply === undefined ? {} : { reply: this.reply }),
     };
   }
 }

@@ -62,16 +62,25 @@ export function withHostId(url: URL, hostId: string): URL | undefined {
 
 /**
  * An absolute reply URL from BITS-Reply-URL: IIS sends a path relative to the upload URL's
- * directory, with backslashes (§7), which the Windows client resolves like this.
+ * directory, with backslashes (§7), which the Windows client turns into slashes and resolves
+ * against the upload URL (braces come out percent-encoded, as in the RX-2 GET). An application's
+ * static reply URL is absolute and taken as given. Only http(s) replies can be downloaded; user
+ * info in the value is dropped, so no password lands in results or logs. Undefined when unusable.
  */
 export function resolveReplyUrl(uploadUrl: URL, replyUrl: string): string | undefined {
   const value = replyUrl.trim();
   if (value === '') return undefined;
+  let resolved: URL;
   try {
-    return new URL(/^[a-z][a-z0-9+.-]*:/i.test(value) ? value : value.replaceAll('\\', '/'), uploadUrl).href;
+    resolved = new URL(/^[a-z][a-z0-9+.-]*:/i.test(value) ? value : value.replaceAll('\\', '/'), uploadUrl);
   } catch {
     return undefined;
   }
+  if (resolved.protocol !== 'http:' && resolved.protocol !== 'https:') return undefined;
+  resolved.username = '';
+  resolved.password = '';
+  resolved.hash = '';
+  return resolved.href;
 }
 
 /** URL with its path, for messages: never the query (it may carry a token). */

@@ -1,9 +1,14 @@
 import { type ChildProcess, execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { makeTestBed, type TestBed } from '../helpers/test-deps';
 import {
   closedPort,
+  errorAck,
+  FakeBitsServer,
   type RecordingFront,
   scratchDir,
   sha256,
@@ -161,6 +166,88 @@ test('Ctrl-C sends Cancel-Session and exits 130', async () => {
   expect(server.packets.map(summary).at(-1)).toBe('Cancel-Session');
   expect(run.stderr).toContain('Cancel-Session acknowledged');
   expect(bed.uploads.objects.has('uploads/up/interrupted.bin')).toBe(false);
+});
+
+describe('--reply-file: upload-reply jobs', () => {
+  /** A scripted upload-reply server (the real handler's reply support is tested on the server side). */
+  async function replyServer(reply: Buffer, failFinal?: () => boolean): Promise<RecordingFront> {
+    const fake = new FakeBitsServer({ reply: { data: reply } });
+    const front = await startRecordingFront(fake.answer, (request) =>
+      failFinal?.() === true && request.headers['content-range']?.endsWith('/30000') === true
+        ? errorAck(403, 0x80190193, { 'BITS-Error-Context': '0x7' })
+        : undefined,
+    );
+    return front;
+  }
+
+  test('downloads the reply before Close-Session and --json reports it', async () => {
+    const reply = randomBytes(70_000);
+    const front = await replyServer(reply);
+    const { path: file } = await files.random('with-reply.bin', 30_000);
+    const replyFile = `${file}.reply`;
+
+    const run = await bitsUpload([file, `${front.url}/up/r.bin`, '--reply-file', replyFile, '--json']);
+    await front.close();
+
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      ok: true,
+      replyUrl: expect.stringMatching(/\/up\/BITS-Sessions\/Replies\/%7B.*%7D\/responsefile\.bin$/),
+      reply: { file: replyFile, bytes: 70_000, sha256: sha256(reply), requests: 1, resumes: 0 },
+    });
+    expect((await readFile(replyFile)).equals(reply)).toBe(true);
+    expect(front.packets.map(summary).slice(-2)).toEqual([
+      expect.stringMatching(/^GET \/up\/BITS-Sessions\/Replies\/.* bytes=0-4194303$/),
+      'Close-Session',
+    ]);
+  });
+
+  test("prints where the reply went; the application's fatal error exits 3 as an ApplicationError", async () => {
+    let fail = false;
+    const front = await replyServer(Buffer.from('thanks'), () => fail);
+    const { path: file } = await files.random('app.bin', 30_000);
+
+    const plain = await bitsUpload([file, `${front.url}/up/r.bin`, '--reply-file', `${file}.reply`]);
+    fail = true;
+    const refused = await bitsUpload([
+      file,
+      `${front.url}/up/r.bin`,
+      '--reply-file',
+      `${file}.refused`,
+      '--json',
+    ]);
+    await front.close();
+
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toContain(
+      `reply: 6 B written to ${file}.reply (sha256 ${sha256(Buffer.from('thanks'))})`,
+    );
+    expect(plain.stderr).toMatch(
+      /bits-upload: reply: 6 B of 6 B from http:\/\/127\.0\.0\.1:\d+\/up\/BITS-Sessions/,
+    );
+    expect(refused.code).toBe(3);
+    expect(JSON.parse(refused.stdout)).toMatchObject({
+      ok: false,
+      exitCode: 3,
+      error: { type: 'ApplicationError', status: 403, hresult: '0x80190193', context: '0x7' },
+    });
+    expect(existsSync(`${file}.refused`)).toBe(false);
+  });
+
+  test('a reply file in a missing directory is a usage error (exit 2) before any packet', async () => {
+    const { path: file } = await files.random('nodir.bin', 10);
+
+    const run = await bitsUpload([
+      file,
+      `${server.url}/up/nodir.bin`,
+      '--reply-file',
+      '/nonexistent-dir/r.bin',
+    ]);
+
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/cannot write the reply file \/nonexistent-dir\/r\.bin: no directory/);
+    expect(server.packets).toHaveLength(0);
+  });
 });
 
 test('smoke --json: the Ping passes, a tiny upload lands under the URL, every packet timed', async () => {

@@ -1,5 +1,11 @@
-import { interpretAnswer, offersBasic, parseReceivedOffset, refusalDetails } from '../../../client/ack';
-import { ProtocolError, ServerRefusedError } from '../../../client/errors';
+import {
+  interpretAnswer,
+  isTransientApplicationStatus,
+  offersBasic,
+  parseReceivedOffset,
+  refusalDetails,
+} from '../../../client/ack';
+import { ApplicationError, ProtocolError, ServerRefusedError } from '../../../client/errors';
 import { hresultName, parseHex } from '../../../client/hresult';
 import type { HttpAnswer } from '../../../client/transport';
 
@@ -146,6 +152,67 @@ describe('error answers', () => {
       'server refused Fragment: 500 Status, BITS error 0x80200020 BG_E_TOO_LARGE (context 0x5: BITS server) - Declared file size above the maximum upload size (fatal for the job)',
     );
     expect(error.code).toBe('0x80200020');
+  });
+});
+
+describe('errors of the server application (BITS-Error-Context 0x7)', () => {
+  // W32-apperr via bits-protocol.md §5.3, every boundary of each class.
+  test.each([
+    [300, false],
+    [302, false],
+    [305, false],
+    [306, true],
+    [307, false],
+    [308, true],
+    [400, false],
+    [401, false],
+    [403, false],
+    [404, false],
+    [407, false],
+    [408, true],
+    [409, true],
+    [410, false],
+    [413, false],
+    [499, false],
+    [500, true],
+    [501, false],
+    [502, true],
+    [503, true],
+    [504, true],
+    [505, false],
+    [599, true],
+    [600, true],
+    [199, true],
+  ])('status %d: transient %s', (status, transient) => {
+    expect(isTransientApplicationStatus(status)).toBe(transient);
+  });
+
+  test.each([
+    ['500 is transient', 500, '0x801901F4', 'transient'],
+    ['408 (notification timeout) is transient', 408, '0x80070112', 'transient'],
+    ['409 is transient', 409, '0x80190199', 'transient'],
+    ['501 is fatal', 501, '0x801901F5', 'fatal'],
+    ['403 is fatal', 403, '0x80190193', 'fatal'],
+    // The BITS server's own answers to these mean "authenticate", "shrink", "start over"; the
+    // application's do not.
+    ['401 is fatal, not a challenge', 401, '0x80190191', 'fatal'],
+    ['413 is fatal, not a shrink', 413, '0x8019019D', 'fatal'],
+    ['BG_E_TOO_LARGE with 500 follows the status: transient', 500, '0x80200020', 'transient'],
+  ])('%s, as an ApplicationError', (_label, status, code, kind) => {
+    const verdict = interpretAnswer('Fragment', bitsError(status, code, '0x7'), 100);
+    expect(verdict.kind).toBe(kind);
+    expect('error' in verdict && verdict.error).toBeInstanceOf(ApplicationError);
+  });
+
+  test('the message tells the application apart from the BITS server and says what happens next', () => {
+    const verdict = interpretAnswer('Fragment', bitsError(503, '0x801901F7', '0x7'), 100);
+    const message = 'error' in verdict ? verdict.error.message : '';
+    expect(message).toMatch(
+      /^the server application failed on the upload \(Fragment\): 503 Status, BITS error 0x801901F7 BG_E_HTTP_ERROR_503 \(context 0x7: server application\) - transient \(503\): the final Fragment is sent again/,
+    );
+    const fromServer = interpretAnswer('Fragment', bitsError(503, '0x80004005'), 100);
+    expect('error' in fromServer && fromServer.error).not.toBeInstanceOf(ApplicationError);
+    expect('error' in fromServer && fromServer.error.message).toMatch(/^server refused Fragment: 503/);
   });
 });
 

@@ -49,6 +49,7 @@ describe('main', () => {
       '--json',
       '--retries',
       '--quiet',
+      '--reply-file',
     ]) {
       expect(streams.out()).toContain(option);
     }
@@ -70,6 +71,14 @@ describe('main', () => {
     const streams = io();
     expect(await main(argv, streams)).toBe(EXIT.usage);
     expect(streams.err()).not.toBe('');
+  });
+
+  test('--reply-file into a directory that does not exist is a usage error', async () => {
+    const streams = io();
+    expect(
+      await main([__filename, 'http://h/a.bin', '--reply-file', '/nonexistent-dir/r.bin'], streams),
+    ).toBe(EXIT.usage);
+    expect(streams.err()).toMatch(/cannot write the reply file/);
   });
 
   test('a user without a password (from the environment too) is a usage error', async () => {
@@ -146,6 +155,9 @@ test('every event but per-packet ones has a log line', () => {
   );
   expect(describeEvent({ type: 'resync', expected: 200, received: 100, status: 416 })).toBe(
     'server holds 100 bytes (expected 200): continuing from there',
+  );
+  expect(describeEvent({ type: 'reply', url: 'http://h/r', bytes: 4096, totalBytes: 10_240 })).toBe(
+    'reply: 4.0 KiB of 10.0 KiB from http://h/r',
   );
   expect(describeEvent({ type: 'packet', packetType: 'Ping', url: 'u', rttMs: 1 })).toBeUndefined();
 });

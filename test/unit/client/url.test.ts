@@ -37,13 +37,33 @@ describe('withHostId', () => {
   });
 });
 
-test('resolves reply URLs as the Windows client does: IIS backslash paths against the upload directory', () => {
-  const upload = new URL('http://h/vdir/file.bin');
-  expect(resolveReplyUrl(upload, 'BITS-Sessions\\Replies\\{C85B}\\responsefile.bin')).toBe(
-    'http://h/vdir/BITS-Sessions/Replies/%7BC85B%7D/responsefile.bin',
+describe('resolveReplyUrl: BITS-Reply-URL as the Windows client follows it', () => {
+  const upload = new URL('http://h:8080/vdir/file.bin?token=1');
+
+  test.each([
+    // RX-2: IIS's backslash path against the upload directory, braces percent-encoded.
+    [
+      'BITS-Sessions\\Replies\\{C85B4E0A-9EB9-4114-BFA4-8A43B4710091}\\responsefile.bin',
+      'http://h:8080/vdir/BITS-Sessions/Replies/%7BC85B4E0A-9EB9-4114-BFA4-8A43B4710091%7D/responsefile.bin',
+    ],
+    [
+      'BITS-Sessions/Replies/{A}/responsefile.bin',
+      'http://h:8080/vdir/BITS-Sessions/Replies/%7BA%7D/responsefile.bin',
+    ],
+    ['/replies/r.bin', 'http://h:8080/replies/r.bin'],
+    ['  r.bin  ', 'http://h:8080/vdir/r.bin'],
+    ['https://static.example/r?id=1', 'https://static.example/r?id=1'],
+    ['http://user:pw@static.example/r#part', 'http://static.example/r'],
+  ])('%j → %s', (value, expected) => {
+    expect(resolveReplyUrl(upload, value)).toBe(expected);
+  });
+
+  test.each(['', '  ', 'file:///etc/passwd', 'ftp://h/r', 'C:\\replies\\r.bin', 'http://[bad'])(
+    'refuses %j',
+    (value) => {
+      expect(resolveReplyUrl(upload, value)).toBeUndefined();
+    },
   );
-  expect(resolveReplyUrl(upload, 'https://other/r?id=1')).toBe('https://other/r?id=1');
-  expect(resolveReplyUrl(upload, '  ')).toBeUndefined();
 });
 
 test('puts the smoke file under the given path, with or without a trailing slash', () => {
