@@ -1,7 +1,8 @@
 import { type DynamoDBDocumentClient, paginateScan } from '@aws-sdk/lib-dynamodb';
+import { stagedChunkKey, stagingFolder } from '../lambda/assembler/staging';
 import { discardSession } from '../lambda/handlers/session-access';
 import type { HandlerDeps } from '../lambda/handlers/types';
-import type { PartRecord, Session, SessionState } from '../lambda/ports/session-store';
+import type { PartRecord, Session, SessionState, StagedChunk } from '../lambda/ports/session-store';
 import { readSessionId } from '../lambda/protocol/session-id';
 
 /**
@@ -161,7 +162,8 @@ export interface SessionDetail {
     readonly uploadId: string;
     readonly originalPath: string;
     readonly partSize: number | null;
-    readonly staged: Session['staged'];
+    /** With the object key each chunk is staged under (derived, not stored). */
+    readonly staged: readonly (StagedChunk & { readonly key: string })[];
   };
   readonly parts: readonly PartRecord[];
 }
@@ -178,7 +180,10 @@ export async function showSession(context: AdminContext, rawId: string): Promise
       uploadId: session.uploadId,
       originalPath: session.originalPath,
       partSize: session.partSize ?? null,
-      staged: session.staged,
+      staged: session.staged.map((chunk) => ({
+        ...chunk,
+        key: stagedChunkKey(stagingFolder(deps.config.stagingPrefix, session.id), chunk),
+      })),
     },
     parts,
   };

@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { getHeapSpaceStatistics } from 'node:v8';
 import type { CountSnapshot } from './counters';
 
 /**
@@ -12,6 +13,11 @@ export interface MemorySample {
   readonly heapTotal: number;
   readonly external: number;
   readonly arrayBuffers: number;
+  /**
+   * V8's young generation as committed (new space and new large-object space): it grows towards its
+   * limit (2 × --max-semi-space-size) as requests allocate, and a full GC shrinks it again.
+   */
+  readonly youngGeneration: number;
 }
 
 export interface ServerMemory {
@@ -57,9 +63,14 @@ export function procStatus(field: 'VmRSS' | 'VmHWM'): number {
   return match?.[1] === undefined ? 0 : Number(match[1]) * KiB;
 }
 
+const YOUNG_SPACES: ReadonlySet<string> = new Set(['new_space', 'new_large_object_space']);
+
 const sample = (): MemorySample => {
   const { rss, heapUsed, heapTotal, external, arrayBuffers } = process.memoryUsage();
-  return { rss, heapUsed, heapTotal, external, arrayBuffers };
+  const youngGeneration = getHeapSpaceStatistics()
+    .filter((space) => YOUNG_SPACES.has(space.space_name))
+    .reduce((sum, space) => sum + space.space_size, 0);
+  return { rss, heapUsed, heapTotal, external, arrayBuffers, youngGeneration };
 };
 
 const maxSample = (a: MemorySample, b: MemorySample): MemorySample => ({
@@ -68,6 +79,7 @@ const maxSample = (a: MemorySample, b: MemorySample): MemorySample => ({
   heapTotal: Math.max(a.heapTotal, b.heapTotal),
   external: Math.max(a.external, b.external),
   arrayBuffers: Math.max(a.arrayBuffers, b.arrayBuffers),
+  youngGeneration: Math.max(a.youngGeneration, b.youngGeneration),
 });
 
 export interface ServedServer {

@@ -14,7 +14,10 @@ export interface ModelPrediction {
   readonly s3Requests: Readonly<Record<'GetObject' | 'UploadPart' | 'PutObject' | 'DeleteObjects', number>>;
   /** DynamoDB writes of the Fragment packets: one UpdateItem each, one PutItem per part. */
   readonly dynamoWrites: Readonly<Record<'UpdateItem' | 'PutItem', number>>;
-  /** Largest buffer one Fragment assembles: the staged chunks it reads plus its own bytes. */
+  /**
+   * Largest buffer one Fragment assembles: from its first staged chunk to the end of the first output
+   * holding staged bytes (a part or a merged chunk); the fragment's own body is not counted.
+   */
   readonly largestBuffer: number;
 }
 
@@ -42,7 +45,9 @@ export function predict(total: number, fragmentSize: number, configuredPartSize:
     const read = plan.reads.reduce((sum, chunk) => sum + chunk.end - chunk.start, 0);
     fragments += 1;
     bytesRead += read;
-    largestBuffer = Math.max(largestBuffer, read + freshLength);
+    const origin = plan.reads[0]?.start;
+    const until = plan.parts[0]?.end ?? plan.stage?.end ?? nextOffset;
+    if (origin !== undefined) largestBuffer = Math.max(largestBuffer, until - origin);
     s3Requests.GetObject += plan.reads.length;
     s3Requests.DeleteObjects += Math.ceil(plan.reads.length / DELETE_BATCH);
     for (const part of plan.parts) {
@@ -54,8 +59,8 @@ export function predict(total: number, fragmentSize: number, configuredPartSize:
     if (plan.stage !== undefined) {
       bytesWritten += plan.stage.end - plan.stage.start;
       s3Requests.PutObject += 1;
-      // Key and checksum do not matter to the planner; only ranges and levels do.
-      staged.push({ ...plan.stage, key: `${plan.stage.start}-${plan.stage.end}`, checksum: '' });
+      // The checksum does not matter to the planner; only ranges and levels do.
+      staged.push({ ...plan.stage, checksum: '' });
     }
     dynamoWrites.UpdateItem += 1;
     partsDone = plan.partsDone;

@@ -121,6 +121,9 @@ export interface MemorySummary {
   readonly heapUsedGrowth: Spread;
   /** Same for ArrayBuffer memory (Buffers: the data the server holds). */
   readonly arrayBuffersGrowth: Spread;
+  /** V8's young generation (committed) at its sampled peak, and its growth above the base point. */
+  readonly youngGenerationPeak: Spread;
+  readonly youngGenerationGrowth: Spread;
   /** Part size + 2 fragments: what the target allows above the base (ours only). */
   readonly budgetOverBase: number | null;
 }
@@ -284,6 +287,8 @@ function summarizeMemory(runs: readonly RunResult[], budget: number | null): Mem
     arrayBuffersPeak: of((m) => m.sampledPeak.arrayBuffers),
     heapUsedGrowth: of((m) => m.sampledPeak.heapUsed - m.baseSample.heapUsed),
     arrayBuffersGrowth: of((m) => m.sampledPeak.arrayBuffers - m.baseSample.arrayBuffers),
+    youngGenerationPeak: of((m) => m.sampledPeak.youngGeneration),
+    youngGenerationGrowth: of((m) => m.sampledPeak.youngGeneration - m.baseSample.youngGeneration),
     budgetOverBase: budget,
   };
 }
@@ -676,6 +681,10 @@ function scenarioTable(s: ScenarioResult): string {
       [
         'of which growth above base: heapUsed / arrayBuffers MiB',
         `${withSpread(memory.heapUsedGrowth, 1, MiB)} / ${withSpread(memory.arrayBuffersGrowth, 1, MiB)}`,
+      ],
+      [
+        'V8 young generation (committed) peak / growth above base MiB (sampled)',
+        `${withSpread(memory.youngGenerationPeak, 1, MiB)} / ${withSpread(memory.youngGenerationGrowth, 1, MiB)}`,
       ],
     );
     if (memory.budgetOverBase !== null) {

@@ -52,7 +52,32 @@ export interface Config {
   readonly principalPrefix: boolean;
   /** Open, unexpired sessions one principal may hold; 0 means no limit. */
   readonly maxSessionsPerPrincipal: number;
+  /**
+   * Upload-reply (README "Upload-reply and notifications"): `none` acks the final fragment as a
+   * plain upload; `by-reference` tells the application where the completed object is;
+   * `by-value` sends the object itself.
+   */
+  readonly notificationType: NotificationType;
+  /** The application as an http(s) URL; set exactly when the type is not none and no function is. */
+  readonly notificationUrl: string | undefined;
+  /** The application as a Lambda function name or ARN; the alternative to notificationUrl. */
+  readonly notificationFunction: string | undefined;
+  /** The application must answer within this; kept below the 29-s function timeout (T44). */
+  readonly notificationTimeoutSeconds: number;
+  /** Replies live under `<replyPrefix><session id>/` (lambda/protocol/reply.ts names the keys). */
+  readonly replyPrefix: string;
 }
+
+export const NOTIFICATION_TYPES = ['none', 'by-reference', 'by-value'] as const;
+export type NotificationType = (typeof NOTIFICATION_TYPES)[number];
+/**
+ * The API Gateway HTTP API integration timeout is 30 s (platform.md §2); the function must give up
+ * first so the client sees our answer, not a gateway 503. The ALB front uses the same bound, and
+ * the local server gives each request as long (infra/settings.ts deploys it).
+ */
+export const FUNCTION_TIMEOUT_SECONDS = 29;
+/** The function times out at 29 s and API Gateway at 30 s: the application's answer must come first. */
+export const MAX_NOTIFICATION_TIMEOUT_SECONDS = 25;
 
 export const AUTH_MODES = ['none', 'basic', 'upstream'] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];
@@ -80,6 +105,11 @@ export const CONFIG_ENV = {
   authRealm: 'BITS_AUTH_REALM',
   principalPrefix: 'BITS_PRINCIPAL_PREFIX',
   maxSessionsPerPrincipal: 'BITS_MAX_SESSIONS_PER_PRINCIPAL',
+  notificationType: 'BITS_NOTIFICATION_TYPE',
+  notificationUrl: 'BITS_NOTIFICATION_URL',
+  notificationFunction: 'BITS_NOTIFICATION_FUNCTION',
+  notificationTimeoutSeconds: 'BITS_NOTIFICATION_TIMEOUT_SECONDS',
+  replyPrefix: 'BITS_REPLY_PREFIX',
 } as const;
 
 export class ConfigError extends Error {
@@ -176,6 +206,66 @@ function readRealm(env: Env, name: string): string {
   return value;
 }
 
+function readNotificationType(env: Env, name: string): NotificationType {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return 'none';
+  const type = NOTIFICATION_TYPES.find((candidate) => candidate === raw.toLowerCase());
+  if (type === undefined)
+    throw new ConfigError(`${name} must be one of ${NOTIFICATION_TYPES.join(', ')}, got "${raw}"`);
+  return type;
+}
+
+function optional(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  return raw === undefined || raw === '' ? undefined : raw;
+}
+
+/** Lambda function names, partial or full ARNs, optionally with a version or alias qualifier. */
+const LAMBDA_FUNCTION =
+  /^(arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:|\d{12}:function:)?[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]{1,128})?$/;
+
+/**
+ * Exactly one target when notifications are on, none when off: a target set with the type left at
+ * none would look wired up while never being called.
+ */
+function readNotificationTarget(
+  env: Env,
+  type: NotificationType,
+): Pick<Config, 'notificationUrl' | 'notificationFunction'> {
+  const url = optional(env, CONFIG_ENV.notificationUrl);
+  const fn = optional(env, CONFIG_ENV.notificationFunction);
+  if (type === 'none') {
+    if (url !== undefined || fn !== undefined) {
+      throw new ConfigError(
+        `${url === undefined ? CONFIG_ENV.notificationFunction : CONFIG_ENV.notificationUrl} is set but ${CONFIG_ENV.notificationType} is none`,
+      );
+    }
+    return { notificationUrl: undefined, notificationFunction: undefined };
+  }
+  if ((url === undefined) === (fn === undefined)) {
+    throw new ConfigError(
+      `exactly one of ${CONFIG_ENV.notificationUrl} and ${CONFIG_ENV.notificationFunction} is required when ${CONFIG_ENV.notificationType} is ${type}`,
+    );
+  }
+  if (url !== undefined) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url);
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed === undefined || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
+      throw new ConfigError(`${CONFIG_ENV.notificationUrl} must be an http or https URL, got "${url}"`);
+    }
+  }
+  if (fn !== undefined && (fn.length > 170 || !LAMBDA_FUNCTION.test(fn))) {
+    throw new ConfigError(
+      `${CONFIG_ENV.notificationFunction} must be a Lambda function name or ARN, got "${fn}"`,
+    );
+  }
+  return { notificationUrl: url, notificationFunction: fn };
+}
+
 /** Validates and freezes the configuration; the only reader of the environment. */
 export function loadConfig(env: Env): Config {
   const stagingPrefix = readPrefix(env, CONFIG_ENV.stagingPrefix, 'bits-staging/');
@@ -185,7 +275,17 @@ export function loadConfig(env: Env): Config {
       `${CONFIG_ENV.stagingPrefix} must be non-empty and apart from ${CONFIG_ENV.keyPrefix} (got "${stagingPrefix}" and "${keyPrefix}")`,
     );
   }
+  const replyPrefix = readPrefix(env, CONFIG_ENV.replyPrefix, 'bits-replies/');
+  if (
+    replyPrefix === '' ||
+    [keyPrefix, stagingPrefix].some((other) => other.startsWith(replyPrefix) || replyPrefix.startsWith(other))
+  ) {
+    throw new ConfigError(
+      `${CONFIG_ENV.replyPrefix} must be non-empty and apart from ${CONFIG_ENV.keyPrefix} and ${CONFIG_ENV.stagingPrefix} (got "${replyPrefix}")`,
+    );
+  }
   const authMode = readAuthMode(env, CONFIG_ENV.authMode);
+  const notificationType = readNotificationType(env, CONFIG_ENV.notificationType);
   return Object.freeze({
     tableName: readRequired(env, CONFIG_ENV.tableName),
     bucketName: readRequired(env, CONFIG_ENV.bucketName),
@@ -217,5 +317,15 @@ export function loadConfig(env: Env): Config {
     authRealm: readRealm(env, CONFIG_ENV.authRealm),
     principalPrefix: readBoolean(env, CONFIG_ENV.principalPrefix, false),
     maxSessionsPerPrincipal: readInteger(env, CONFIG_ENV.maxSessionsPerPrincipal, 0, 0, 100_000),
+    notificationType,
+    ...readNotificationTarget(env, notificationType),
+    notificationTimeoutSeconds: readInteger(
+      env,
+      CONFIG_ENV.notificationTimeoutSeconds,
+      20,
+      1,
+      MAX_NOTIFICATION_TIMEOUT_SECONDS,
+    ),
+    replyPrefix,
   });
 }

@@ -1,11 +1,14 @@
 import type { Context } from 'aws-lambda';
 import { PACKET_HANDLERS } from './handlers';
+import { handleReplyDownload } from './handlers/reply-download';
 import type { HandlerDeps } from './handlers/types';
 import { type BitsMetrics, packetTypeDimension, type RequestOutcome } from './observability/metrics';
 import { BitsError } from './protocol/errors';
 import { type FrontResult, formatResult, parseEvent, usesMultiValueHeaders } from './protocol/event';
-import { HEADERS } from './protocol/headers';
-import { toBitsRequest } from './protocol/request';
+import { HEADERS, RESPONSE_HEADERS } from './protocol/headers';
+import type { HttpRequest, HttpResponse } from './protocol/http';
+import { parseReplyPath } from './protocol/reply';
+import { ANONYMOUS, toBitsRequest } from './protocol/request';
 import { classifyError, renderAck, renderError } from './protocol/response';
 import { readSessionId } from './protocol/session-id';
 
@@ -33,6 +36,57 @@ function publish(
   }
 }
 
+const isDownload = (method: string): method is 'GET' | 'HEAD' => method === 'GET' || method === 'HEAD';
+
+/**
+ * How long this request may still run: Lambda's own count when invoked by Lambda, else the
+ * configured budget from now (the local server), else whatever the deps say (tests).
+ */
+function remainingTime(deps: HandlerDeps, context: Context | undefined): (() => number) | undefined {
+  if (context !== undefined) return () => context.getRemainingTimeInMillis();
+  const budget = deps.requestBudgetMs;
+  if (budget === undefined) return deps.remainingMs;
+  const end = performance.now() + budget;
+  return () => end - performance.now();
+}
+
+/**
+ * A reply download (upload-reply): plain HTTP, not a BITS packet, so failures carry no BITS
+ * headers; authentication is the same as for uploads. Logged like packets, without metrics (those
+ * are per packet type).
+ */
+async function downloadReply(
+  deps: HandlerDeps,
+  event: unknown,
+  request: HttpRequest,
+  sessionId: string,
+  started: number,
+): Promise<HttpResponse> {
+  const method = request.method as 'GET' | 'HEAD';
+  const fields = { method, sessionId, range: request.headers[HEADERS.range]?.slice(0, 64) };
+  try {
+    const principal = (await deps.authenticate?.(request, event)) ?? request.principal ?? ANONYMOUS;
+    const download = { method, path: request.path, headers: request.headers, principal, sessionId };
+    const response = await handleReplyDownload(download, deps);
+    const latencyMs = deps.now() - started;
+    deps.logger.info('reply download', { ...fields, principal, status: response.statusCode, latencyMs });
+    return response;
+  } catch (thrown) {
+    const { error, expected } = classifyError(thrown);
+    const logged = {
+      ...fields,
+      status: error.spec.status,
+      error: error.errorName,
+      latencyMs: deps.now() - started,
+    };
+    if (expected) deps.logger.warn(error.message, logged);
+    else deps.logger.error('unexpected error', { ...logged, cause: error.cause });
+    const headers: Record<string, string> = { [RESPONSE_HEADERS.contentLength]: '0' };
+    if (error.challenge !== undefined) headers[RESPONSE_HEADERS.wwwAuthenticate] = error.challenge;
+    return { statusCode: error.spec.status, headers };
+  }
+}
+
 /**
  * The Lambda handler: front event → BitsRequest → packet handler → Ack, for API Gateway HTTP API,
  * REST API and ALB events alike. Builds nothing; everything it uses comes in `deps`.
@@ -42,8 +96,13 @@ export function createHandler(deps: HandlerDeps): BitsLambdaHandler {
     const started = deps.now();
     if (context !== undefined) deps.logger.addContext(context);
     const metrics = requestMetrics(deps, context);
+    const remainingMs = remainingTime(deps, context);
     // Handlers record into this request's metrics only, never into the shared instance.
-    const handlerDeps: HandlerDeps = deps.metrics === undefined ? deps : { ...deps, metrics };
+    const handlerDeps: HandlerDeps = {
+      ...deps,
+      ...(deps.metrics === undefined ? {} : { metrics }),
+      ...(remainingMs === undefined ? {} : { remainingMs }),
+    };
     const parsed = parseEvent(event);
     if (parsed === undefined) {
       const latencyMs = deps.now() - started;
@@ -77,6 +136,11 @@ export function createHandler(deps: HandlerDeps): BitsLambdaHandler {
       bodyBytes: request.body.length,
     };
     const measured = { packetType: packetTypeDimension(fields.packetType), bodyBytes: fields.bodyBytes };
+    const replySessionId = isDownload(request.method) ? parseReplyPath(request.path) : undefined;
+    if (replySessionId !== undefined) {
+      const response = await downloadReply(deps, event, request, replySessionId, started);
+      return formatResult(response, shape, multiValue);
+    }
     try {
       // Who is asking comes first (lambda/auth): an unauthenticated client learns nothing else.
       const principal = await deps.authenticate?.(request, event);

@@ -3,11 +3,12 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyResultV2 } from 'aws-lambda';
 import { type AwsClientOptions, type AwsClients, createAwsClients } from '../lambda/adapters/aws-clients';
+import { inProcessInvoker, type LambdaStyleFunction } from '../lambda/adapters/lambda-notification-target';
 import { composeDeps } from '../lambda/compose';
-import type { Config } from '../lambda/config';
+import { type Config, FUNCTION_TIMEOUT_SECONDS } from '../lambda/config';
 import { createHandler } from '../lambda/create-handler';
 import { type Emulators, startEmulators } from './emulators';
-import { startHttpFront } from './http/server';
+import { type FrontRequest, startHttpFront } from './http/server';
 import { fromLambdaResult, toHttpApiEvent } from './http/to-event';
 import { ensureBucket, ensureTable } from './provision';
 
@@ -29,6 +30,11 @@ export interface LocalServerOptions {
   readonly logger?: Logger;
   /** Called with the SDK clients before the first request, e.g. to add counting middleware. */
   readonly onClients?: (clients: AwsClients) => void;
+  /**
+   * Upload-reply with BITS_NOTIFICATION_FUNCTION: run this Lambda-style function in process
+   * instead of invoking a deployed one (local notification target for tests and demos).
+   */
+  readonly notificationFunction?: LambdaStyleFunction;
 }
 
 export interface LocalServer {
@@ -53,6 +59,17 @@ async function provision(config: Config, clientOptions: AwsClientOptions): Promi
 }
 
 /**
+ * The scheme the client used, as API Gateway and the ALB tell the function (X-Forwarded-Proto): the
+ * upload-reply application sees the client's URL (BITS-Original-Request-URL) and reply downloads
+ * their own (Content-Location).
+ */
+function withForwardedProto(request: FrontRequest, scheme: 'http' | 'https'): FrontRequest {
+  const headers: Record<string, string> = Object.assign(Object.create(null), request.headers);
+  headers['x-forwarded-proto'] = scheme;
+  return { ...request, headers };
+}
+
+/**
  * The local BITS endpoint: emulators (or AWS), the production handler and adapters, behind the
  * HTTP/1.1 front that accepts BITS_POST. Each request becomes an HTTP API payload 2.0 event.
  */
@@ -71,14 +88,27 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     if (endpoints) await provision(config, clientOptions);
     const clients = createAwsClients(clientOptions);
     options.onClients?.(clients);
-    const handler = createHandler(composeDeps(config, clients, options.logger));
+    const invoke =
+      options.notificationFunction === undefined ? undefined : inProcessInvoker(options.notificationFunction);
+    const deps = composeDeps(
+      config,
+      clients,
+      options.logger,
+      undefined,
+      invoke === undefined ? {} : { invoke },
+    );
+    // No Lambda context here: each request gets the function's timeout, as it would on AWS.
+    const handler = createHandler({ ...deps, requestBudgetMs: FUNCTION_TIMEOUT_SECONDS * 1000 });
+    const scheme = options.tls ? 'https' : 'http';
     const front = await startHttpFront({
       host: options.host ?? '127.0.0.1',
       port: options.port ?? 0,
       maxBodyBytes: config.maxFragmentSize,
       ...(options.tls ? { tls: options.tls } : {}),
       onRequest: async (request) =>
-        fromLambdaResult((await handler(toHttpApiEvent(request))) as APIGatewayProxyResultV2),
+        fromLambdaResult(
+          (await handler(toHttpApiEvent(withForwardedProto(request, scheme)))) as APIGatewayProxyResultV2,
+        ),
     });
     return {
       url: front.url,

@@ -3,6 +3,11 @@ import { Command, InvalidArgumentError } from 'commander';
 import { CONFIG_ENV, ConfigError, loadConfig } from '../lambda/config';
 import { generateSelfSignedCertificate } from './http/self-signed';
 import { startLocalServer } from './local-server';
+import {
+  EXAMPLE_FUNCTION_NAME,
+  exampleNotificationFunction,
+  startExampleApplication,
+} from './notify-example';
 import { removeState, STATE_FILE, writeState } from './state-file';
 
 /** Flags that set a BITS_* variable; the environment supplies anything not given here. */
@@ -16,6 +21,22 @@ const CONFIG_FLAGS = [
   ['--session-timeout <seconds>', 'idle sessions expire (default 14 days)', CONFIG_ENV.sessionTimeoutSeconds],
   ['--allow-overwrites', 'replace existing files instead of refusing with 403', CONFIG_ENV.allowOverwrites],
   ['--log-level <level>', 'DEBUG, INFO, WARN, ERROR or SILENT (default INFO)', CONFIG_ENV.logLevel],
+  [
+    '--notify <type>',
+    'upload-reply: none, by-reference or by-value (default none)',
+    CONFIG_ENV.notificationType,
+  ],
+  ['--notify-url <url>', 'upload-reply application as an http(s) URL', CONFIG_ENV.notificationUrl],
+  [
+    '--notify-function <name>',
+    'upload-reply application as a Lambda function (with --aws)',
+    CONFIG_ENV.notificationFunction,
+  ],
+  [
+    '--notify-timeout <seconds>',
+    'the application must answer within this (default 20)',
+    CONFIG_ENV.notificationTimeoutSeconds,
+  ],
 ] as const;
 
 const port = (value: string): number => {
@@ -43,6 +64,14 @@ const program = new Command('npm start --')
   .option(
     '--dynamo-endpoint <url>',
     'use this running DynamoDB Local instead of starting one (with --s3-endpoint)',
+  )
+  .option(
+    '--notify-example',
+    'start the example upload-reply application on loopback and notify it (by-reference unless --notify says otherwise)',
+  )
+  .option(
+    '--notify-example-function',
+    'run the example application as an in-process Lambda-style function (by-reference unless --notify says otherwise)',
   );
 for (const [flags, description] of CONFIG_FLAGS) program.option(flags, description);
 program.addHelpText(
@@ -85,10 +114,32 @@ function endpointsOption(options: Record<string, unknown>) {
   return { s3Endpoint, dynamoEndpoint };
 }
 
+/**
+ * `--notify-example` and `--notify-example-function` set the notification target to the example
+ * application (local/notify-example.ts) and the type to by-reference unless one is given.
+ */
+async function exampleTarget(options: Record<string, unknown>, env: Record<string, string | undefined>) {
+  if (options.notifyExample === true && options.notifyExampleFunction === true) {
+    throw new ConfigError('--notify-example and --notify-example-function exclude each other');
+  }
+  if (options.notifyExample !== true && options.notifyExampleFunction !== true) return {};
+  const type = env[CONFIG_ENV.notificationType];
+  if (type === undefined || type === '' || type === 'none') env[CONFIG_ENV.notificationType] = 'by-reference';
+  if (options.notifyExampleFunction === true) {
+    env[CONFIG_ENV.notificationFunction] = EXAMPLE_FUNCTION_NAME;
+    return { notificationFunction: exampleNotificationFunction() };
+  }
+  const application = await startExampleApplication();
+  env[CONFIG_ENV.notificationUrl] = application.url;
+  return { application };
+}
+
 async function main(): Promise<void> {
   program.parse();
   const options = program.opts<Record<string, unknown>>();
-  const config = loadConfig(configEnv(options));
+  const env = configEnv(options);
+  const example = await exampleTarget(options, env);
+  const config = loadConfig(env);
   const tls = tlsOption(options);
   const endpoints = endpointsOption(options);
   const server = await startLocalServer({
@@ -99,6 +150,7 @@ async function main(): Promise<void> {
     ...(typeof options.dataDir === 'string' ? { dataDir: options.dataDir } : {}),
     ...(tls ? { tls } : {}),
     ...(endpoints ? { endpoints } : {}),
+    ...(example.notificationFunction ? { notificationFunction: example.notificationFunction } : {}),
   });
   if (server.endpoints) {
     writeState({
@@ -121,6 +173,11 @@ async function main(): Promise<void> {
           '  Finished uploads:   npm run ls-uploads -- --sha256',
         ]
       : ['  Storage:            AWS (standard credential chain)']),
+    ...(config.notificationType === 'none'
+      ? []
+      : [
+          `  Upload-reply:       ${config.notificationType} → ${config.notificationUrl ?? `function ${config.notificationFunction}`}${example.application || example.notificationFunction ? ' (example application)' : ''}`,
+        ]),
     '  PowerShell (on a Windows machine that can reach this address):',
     `    Start-BitsTransfer -TransferType Upload -Source C:\\path\\file.bin -Destination ${server.url}/files/file.bin`,
     '  Stop with Ctrl-C.',
@@ -129,7 +186,7 @@ async function main(): Promise<void> {
   const shutdown = (signal: string) => {
     process.stdout.write(`${signal}: stopping\n`);
     removeState();
-    server.stop().then(
+    Promise.all([server.stop(), example.application?.stop()]).then(
       () => process.exit(0),
       (error: unknown) => {
         process.stderr.write(`stop failed: ${String(error)}\n`);

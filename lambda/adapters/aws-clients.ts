@@ -1,4 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
@@ -14,12 +15,20 @@ export interface AwsClientOptions {
   /** Emulator endpoints (local server, tests); unset means the real AWS endpoints. */
   readonly s3Endpoint?: string;
   readonly dynamoEndpoint?: string;
+  /**
+   * Applied to every client as it is built: Powertools Tracer's `captureAWSv3Client` when tracing is
+   * on (lambda/observability/tracing.ts). The document client shares the DynamoDB client's
+   * middleware, so capturing that one covers both.
+   */
+  readonly capture?: <T>(client: T) => T;
 }
 
 export interface AwsClients {
   readonly s3: S3Client;
   readonly dynamo: DynamoDBClient;
   readonly documents: DynamoDBDocumentClient;
+  /** Invokes the upload-reply notification function (BITS_NOTIFICATION_FUNCTION); idle otherwise. */
+  readonly lambda: LambdaClient;
 }
 
 /** The SDK's own default: one try and two retries. */
@@ -33,18 +42,25 @@ export function createAwsClients(options: AwsClientOptions = {}): AwsClients {
     ...(options.region === undefined ? {} : { region: options.region }),
     ...(options.credentials === undefined ? {} : { credentials: { ...options.credentials } }),
   };
-  const s3 = new S3Client({
-    ...common,
-    // Emulators serve buckets under the path, not as virtual hosts.
-    ...(options.s3Endpoint === undefined ? {} : { endpoint: options.s3Endpoint, forcePathStyle: true }),
-  });
-  const dynamo = new DynamoDBClient({
-    ...common,
-    ...(options.dynamoEndpoint === undefined ? {} : { endpoint: options.dynamoEndpoint }),
-  });
+  const capture = options.capture ?? (<T>(client: T) => client);
+  const s3 = capture(
+    new S3Client({
+      ...common,
+      // Emulators serve buckets under the path, not as virtual hosts.
+      ...(options.s3Endpoint === undefined ? {} : { endpoint: options.s3Endpoint, forcePathStyle: true }),
+    }),
+  );
+  const dynamo = capture(
+    new DynamoDBClient({
+      ...common,
+      ...(options.dynamoEndpoint === undefined ? {} : { endpoint: options.dynamoEndpoint }),
+    }),
+  );
   const documents = DynamoDBDocumentClient.from(dynamo, {
     // Optional session fields are absent, not null; undefined inside nested values is dropped too.
     marshallOptions: { removeUndefinedValues: true },
   });
-  return { s3, dynamo, documents };
+  // The application's answer is awaited within the notification timeout: a retry would call it twice.
+  const lambda = capture(new LambdaClient({ ...common, maxAttempts: 1 }));
+  return { s3, dynamo, documents, lambda };
 }

@@ -19,6 +19,7 @@ import type {
   SessionState,
   SessionStore,
   StagedChunk,
+  StoredReply,
 } from '../ports/session-store';
 import { errorCode, translateUnknown } from './aws-errors';
 
@@ -123,22 +124,23 @@ export class DynamoDbSessionStore implements SessionStore {
     expected: { readonly nextOffset: number; readonly now: number },
     progress: SessionProgress,
   ): Promise<ConditionalResult> {
+    const { expiresAt } = progress;
     return this.conditionalUpdate('advanceSession', {
       TableName: this.tableName,
       Key: sessionKey(id),
       UpdateExpression:
         'SET totalSize = :totalSize, partSize = :partSize, nextOffset = :nextOffset, ' +
-        'partsDone = :partsDone, staged = :staged, expiresAt = :expiresAt, #ttl = :ttl',
+        `partsDone = :partsDone, staged = :staged${expiresAt === undefined ? '' : ', expiresAt = :expiresAt, #ttl = :ttl'}`,
       ConditionExpression: '#state = :open AND nextOffset = :expectedOffset AND expiresAt > :now',
-      ExpressionAttributeNames: { '#state': 'state', '#ttl': 'ttl' },
+      ExpressionAttributeNames: { '#state': 'state', ...(expiresAt === undefined ? {} : { '#ttl': 'ttl' }) },
       ExpressionAttributeValues: {
         ':totalSize': progress.totalSize,
         ':partSize': progress.partSize,
         ':nextOffset': progress.nextOffset,
         ':partsDone': progress.partsDone,
         ':staged': progress.staged.map(stagedAttributes),
-        ':expiresAt': progress.expiresAt,
-        ':ttl': recordTtl(progress.expiresAt),
+        // Left out, expiresAt and ttl keep their values and the owner index entry is not rewritten.
+        ...(expiresAt === undefined ? {} : { ':expiresAt': expiresAt, ':ttl': recordTtl(expiresAt) }),
         ':open': 'open',
         ':expectedOffset': expected.nextOffset,
         ':now': expected.now,
@@ -171,6 +173,50 @@ export class DynamoDbSessionStore implements SessionStore {
     });
   }
 
+  async claimNotification(
+    id: string,
+    claim: { readonly now: number; readonly until: number },
+  ): Promise<ConditionalResult> {
+    return this.conditionalUpdate('claimNotification', {
+      TableName: this.tableName,
+      Key: sessionKey(id),
+      UpdateExpression: 'SET notifyingUntil = :until',
+      // `expiresAt > :until`: the session must outlive the call, or the ack's Reply-URL would 404.
+      ConditionExpression:
+        '#state = :closing AND attribute_not_exists(reply) AND expiresAt > :until AND ' +
+        '(attribute_not_exists(notifyingUntil) OR notifyingUntil <= :now)',
+      ExpressionAttributeNames: { '#state': 'state' },
+      ExpressionAttributeValues: { ':until': claim.until, ':now': claim.now, ':closing': 'closing' },
+    });
+  }
+
+  async recordReply(id: string, claimedUntil: number, reply: StoredReply): Promise<ConditionalResult> {
+    return this.conditionalUpdate('recordReply', {
+      TableName: this.tableName,
+      Key: sessionKey(id),
+      UpdateExpression: 'SET reply = :reply REMOVE notifyingUntil',
+      // Only under the caller's own claim: one that outlived it never records over its successor.
+      ConditionExpression: '#state = :closing AND attribute_not_exists(reply) AND notifyingUntil = :until',
+      ExpressionAttributeNames: { '#state': 'state' },
+      ExpressionAttributeValues: {
+        ':reply': replyAttributes(reply),
+        ':closing': 'closing',
+        ':until': claimedUntil,
+      },
+    });
+  }
+
+  async releaseNotification(id: string, until: number): Promise<void> {
+    // Only our own claim: a later claim by another request stays.
+    await this.conditionalUpdate('releaseNotification', {
+      TableName: this.tableName,
+      Key: sessionKey(id),
+      UpdateExpression: 'REMOVE notifyingUntil',
+      ConditionExpression: 'notifyingUntil = :until',
+      ExpressionAttributeValues: { ':until': until },
+    });
+  }
+
   async putPart(id: string, part: PartRecord): Promise<void> {
     try {
       await this.documents.send(
@@ -181,6 +227,7 @@ export class DynamoDbSessionStore implements SessionStore {
             partNumber: part.partNumber,
             etag: part.etag,
             size: part.size,
+            ...(part.checksum === undefined ? {} : { checksum: part.checksum }),
             ttl: ttlSeconds(Date.now()) + (this.options.partTtlSeconds ?? DEFAULT_PART_TTL_SECONDS),
           },
         }),
@@ -319,13 +366,72 @@ function sessionAttributes(session: Session): Item {
   };
 }
 
-const stagedAttributes = (chunk: StagedChunk): Item => ({
-  start: chunk.start,
-  end: chunk.end,
-  key: chunk.key,
-  checksum: chunk.checksum,
-  level: chunk.level,
+const replyAttributes = (reply: StoredReply): Item => ({
+  url: reply.url,
+  ...(reply.object === undefined
+    ? {}
+    : {
+        object: {
+          key: reply.object.key,
+          size: reply.object.size,
+          etag: reply.object.etag,
+          storedAt: reply.object.storedAt,
+        },
+      }),
 });
+
+/** The optional upload-reply fields of a stored record. */
+function readReplyFields(item: Item): Pick<Session, 'reply' | 'notifyingUntil'> {
+  const what = `session record ${String(item.pk)}`;
+  const until = fieldReader(item, what).optionalNumber('notifyingUntil');
+  const raw = item.reply;
+  if (raw === undefined) return until === undefined ? {} : { notifyingUntil: until };
+  const read = fieldReader(raw, `reply of ${what}`);
+  const object = (raw as Item).object;
+  const stored = object === undefined ? undefined : fieldReader(object, `reply object of ${what}`);
+  const reply: StoredReply = {
+    url: read.string('url'),
+    ...(stored === undefined
+      ? {}
+      : {
+          object: {
+            key: stored.string('key'),
+            size: stored.number('size'),
+            etag: stored.string('etag'),
+            storedAt: stored.number('storedAt'),
+          },
+        }),
+  };
+  return { reply, ...(until === undefined ? {} : { notifyingUntil: until }) };
+}
+
+/**
+ * A staged chunk as one string, `<start> <end> <level> <base64 sha256>` (about 62 bytes, where a
+ * map with named fields and the object key took about 165): every fragment rewrites the list, and
+ * DynamoDB bills an update by the larger item size in whole KB, so with up to 7 chunks (1 MiB
+ * fragments, 8 MiB parts) the session item stays under 1 KB.
+ */
+export const stagedAttributes = (chunk: StagedChunk): string =>
+  `${chunk.start} ${chunk.end} ${chunk.level} ${chunk.checksum}`;
+
+const STAGED_CHUNK = /^(\d+) (\d+) (\d+) ([A-Za-z0-9+/]+={0,2})$/;
+
+/** Reads a staged chunk back; also the map form `{start, end, key, checksum, level}` written before. */
+function toStagedChunk(value: unknown, what: string): StagedChunk {
+  if (typeof value === 'string') {
+    const match = STAGED_CHUNK.exec(value);
+    if (match === null) throw new Error(`${what} is not a staged chunk: ${value.slice(0, 100)}`);
+    const [, start, end, level, checksum] = match as unknown as [string, string, string, string, string];
+    return { start: Number(start), end: Number(end), level: Number(level), checksum };
+  }
+  const field = fieldReader(value, what);
+  return {
+    start: field.number('start'),
+    end: field.number('end'),
+    checksum: field.string('checksum'),
+    level: field.number('level'),
+  };
+}
 
 /** Reads a stored record back, refusing one that does not have the shape this code writes. */
 function toSession(item: Item): Session {
@@ -347,24 +453,23 @@ function toSession(item: Item): Session {
     ...(partSize === undefined ? {} : { partSize }),
     nextOffset: read.number('nextOffset'),
     partsDone: read.number('partsDone'),
-    staged: staged.map((chunk: unknown): StagedChunk => {
-      const field = fieldReader(chunk, `staged chunk of ${String(item.pk)}`);
-      return {
-        start: field.number('start'),
-        end: field.number('end'),
-        key: field.string('key'),
-        checksum: field.string('checksum'),
-        level: field.number('level'),
-      };
-    }),
+    staged: staged.map((chunk: unknown) => toStagedChunk(chunk, `staged chunk of ${String(item.pk)}`)),
     createdAt: read.number('createdAt'),
     expiresAt: read.number('expiresAt'),
+    ...readReplyFields(item),
   };
 }
 
 function toPart(item: Item): PartRecord {
   const read = fieldReader(item, `part record ${String(item.pk)} ${String(item.sk)}`);
-  return { partNumber: read.number('partNumber'), etag: read.string('etag'), size: read.number('size') };
+  const checksum = item.checksum;
+  if (checksum !== undefined && typeof checksum !== 'string') throw read.corrupt('checksum');
+  return {
+    partNumber: read.number('partNumber'),
+    etag: read.string('etag'),
+    size: read.number('size'),
+    ...(checksum === undefined ? {} : { checksum }),
+  };
 }
 
 function fieldReader(value: unknown, what: string) {

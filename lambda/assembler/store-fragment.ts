@@ -4,29 +4,167 @@ import { StagedChunkMissingError, UploadNotFoundError } from '../ports/errors';
 import type { Session, StagedChunk } from '../ports/session-store';
 import { BitsError } from '../protocol/errors';
 import { choosePartSize } from './part-size';
-import { type FragmentPlan, planFragment } from './plan-fragment';
-import { chunkMatches, describeChunk, stagingFolder } from './staging';
+import { type FragmentPlan, type PlannedChunk, type PlannedPart, planFragment } from './plan-fragment';
+import { describeChunk, stagedChunkKey, stagingFolder } from './staging';
 
-/** What happened to the new bytes: committed, or the session moved under us (a lost race). */
+/** What happened to the new bytes: committed (with the record as written), or a lost race. */
 export type StoreOutcome =
-  | { readonly committed: true }
+  | { readonly committed: true; readonly session: Session }
   | { readonly committed: false; readonly current?: Session };
 
-const lostRace = (current?: Session): StoreOutcome => ({ committed: false, ...(current ? { current } : {}) });
-
-async function readChunk(deps: HandlerDeps, chunk: StagedChunk): Promise<Uint8Array> {
-  const bytes = await deps.uploads.getStagedChunk(chunk.key);
-  if (!chunkMatches(chunk, bytes))
-    throw new StagedChunkMissingError(`${chunk.key} does not match its record`);
-  return bytes;
+/** The race was lost: the cache keeps the state that won, which is the latest there is. */
+function lostRace(deps: HandlerDeps, id: string, current: Session | undefined): StoreOutcome {
+  if (current === undefined) deps.sessionCache?.delete(id);
+  else deps.sessionCache?.set(current);
+  return { committed: false, ...(current ? { current } : {}) };
 }
 
-/** Reads the staged chunks the plan consumes and joins them with the new bytes. */
-async function gather(deps: HandlerDeps, plan: FragmentPlan, fresh: Buffer, nextOffset: number) {
-  const bodies = await Promise.all(plan.reads.map((chunk) => readChunk(deps, chunk)));
-  const buffer = bodies.length === 0 ? fresh : Buffer.concat([...bodies, fresh]);
-  const origin = plan.reads[0]?.start ?? nextOffset;
-  return (start: number, end: number) => buffer.subarray(start - origin, end - origin);
+/** Bytes [start, end) of the file, from wherever the plan keeps them. */
+type Slice = (start: number, end: number) => Buffer;
+
+/**
+ * Waits for every call, then rethrows the first failure. Nothing may still be writing once the
+ * request answers: a late part record or staged object could land after a Cancel cleaned up.
+ */
+async function settled<T>(calls: readonly Promise<T>[]): Promise<T[]> {
+  const results = await Promise.allSettled(calls);
+  const failed = results.find((result) => result.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+  return results.map((result) => (result as PromiseFulfilledResult<T>).value);
+}
+
+async function readChunkInto(
+  deps: HandlerDeps,
+  key: string,
+  chunk: StagedChunk,
+  into: Buffer,
+): Promise<void> {
+  const read = await deps.uploads.readStagedChunk(key, into);
+  if (read.length !== chunk.end - chunk.start || read.sha256 !== chunk.checksum) {
+    throw new StagedChunkMissingError(`${key} does not match its record`);
+  }
+}
+
+/**
+ * Reads the staged chunks the plan consumes into one buffer that ends where the first output holding
+ * them ends (the first part, or the merged chunk), followed by the new bytes up to there. Nothing
+ * else is copied: outputs past that point are views of the fragment's body. So a fragment holds at
+ * most one part and its own body, and never a chunk and its concatenation at once.
+ */
+async function assemble(
+  deps: HandlerDeps,
+  folder: string,
+  plan: FragmentPlan,
+  fresh: Buffer,
+  nextOffset: number,
+): Promise<Slice> {
+  // Every output must lie in bytes this request holds: a record whose staged chunks do not cover
+  // everything from the first output to the offset is refused rather than filled with other bytes.
+  const fromFresh: Slice = (start, end) => {
+    if (start < nextOffset || end - nextOffset > fresh.length) {
+      throw new Error(`staged chunks do not hold ${start}-${end} (offset ${nextOffset})`);
+    }
+    return fresh.subarray(start - nextOffset, end - nextOffset);
+  };
+  const origin = plan.reads[0]?.start;
+  if (origin === undefined) return fromFresh;
+  const until = plan.parts[0]?.end ?? plan.stage?.end ?? nextOffset;
+  const first = plan.parts[0]?.start ?? plan.stage?.start;
+  // The record's chunks must tile [first output, nextOffset) exactly: every byte of the buffer is
+  // then written below, and no uninitialised memory can reach a part.
+  if (first !== origin) throw new Error(`staged chunks start at ${origin}, the output at ${first}`);
+  let cursor = origin;
+  for (const chunk of plan.reads) {
+    if (chunk.start !== cursor || chunk.end <= chunk.start)
+      throw new Error(`staged chunks broken at ${cursor}`);
+    cursor = chunk.end;
+  }
+  if (cursor !== nextOffset || until <= nextOffset || until - nextOffset > fresh.length) {
+    throw new Error(`staged chunks end at ${cursor}, expected ${nextOffset} before ${until}`);
+  }
+  const buffer = Buffer.allocUnsafe(until - origin);
+  await settled(
+    plan.reads.map((chunk) =>
+      readChunkInto(
+        deps,
+        stagedChunkKey(folder, chunk),
+        chunk,
+        buffer.subarray(chunk.start - origin, chunk.end - origin),
+      ),
+    ),
+  );
+  fresh.copy(buffer, nextOffset - origin, 0, until - nextOffset);
+  return (start, end) => {
+    if (end <= until) return buffer.subarray(start - origin, end - origin);
+    if (start >= until) return fromFresh(start, end);
+    throw new Error(`range ${start}-${end} straddles the assembled bytes`);
+  };
+}
+
+/** UploadPart, then its PART# record (which needs the ETag and the checksum). */
+async function storePart(
+  deps: HandlerDeps,
+  session: Session,
+  part: PlannedPart,
+  body: Buffer,
+): Promise<void> {
+  const upload = { key: session.key, uploadId: session.uploadId };
+  const uploaded = await deps.uploads.uploadPart(upload, part.partNumber, body).catch((error: unknown) => {
+    if (error instanceof UploadNotFoundError) {
+      throw new BitsError('SESSION_NOT_FOUND', `upload of ${session.id} is gone`, { cause: error });
+    }
+    throw error;
+  });
+  await deps.sessions.putPart(session.id, {
+    partNumber: part.partNumber,
+    etag: uploaded.etag,
+    size: body.length,
+    // Complete passes the parts' checksums on, for the object's full-object checksum.
+    ...(uploaded.checksum === undefined ? {} : { checksum: uploaded.checksum }),
+  });
+}
+
+/** Writes the one staged object of the plan; its key and checksum come from its bytes. */
+async function storeStage(
+  deps: HandlerDeps,
+  folder: string,
+  stage: PlannedChunk,
+  bytes: Buffer,
+): Promise<StagedChunk> {
+  const chunk = describeChunk(stage, bytes);
+  await deps.uploads.putStagedChunk(stagedChunkKey(folder, chunk), bytes, chunk.checksum);
+  deps.metrics?.record('StagedBytes', bytes.length);
+  return chunk;
+}
+
+/**
+ * Every write the plan needs before the commit, concurrently where no write needs another's result:
+ * when parts are uploaded the staged object holds only new bytes, so it is written while the staged
+ * chunks are read and the parts uploaded; a merge has to read before it writes.
+ */
+async function writeAll(
+  deps: HandlerDeps,
+  session: Session,
+  plan: FragmentPlan,
+  fresh: Buffer,
+): Promise<StagedChunk | undefined> {
+  const { stage } = plan;
+  const folder = stagingFolder(deps.config.stagingPrefix, session.id);
+  const assembled = assemble(deps, folder, plan, fresh, session.nextOffset);
+  const uploads = assembled.then((slice) =>
+    settled(plan.parts.map((part) => storePart(deps, session, part, slice(part.start, part.end)))),
+  );
+  const staging =
+    stage === undefined
+      ? Promise.resolve(undefined)
+      : plan.parts.length > 0 || plan.reads.length === 0
+        ? storeStage(deps, folder, stage, fresh.subarray(stage.start - session.nextOffset))
+        : assembled.then((slice) => storeStage(deps, folder, stage, slice(stage.start, stage.end)));
+  const [, chunk] = await settled<unknown>([uploads, staging]);
+  if (plan.parts.length > 0) deps.metrics?.record('PartsUploaded', plan.parts.length);
+  // Staged chunks read back and rewritten, into a part or a merged chunk (compaction).
+  if (plan.reads.length > 0) deps.metrics?.record('MergedChunks', plan.reads.length);
+  return chunk as StagedChunk | undefined;
 }
 
 /**
@@ -40,8 +178,11 @@ async function chunkMissing(deps: HandlerDeps, session: Session, cause: unknown)
   const unchanged = current?.state === 'open' && current.nextOffset === session.nextOffset;
   if (!unchanged) {
     deps.metrics?.record('CommitConflicts', 1);
-    return lostRace(current);
+    // The staged object may have been written meanwhile (it is written while chunks are read).
+    await cleanUpAfterLoss(deps, current, session.id);
+    return lostRace(deps, session.id, current);
   }
+  deps.sessionCache?.delete(session.id);
   await discardSession(deps, session);
   throw new BitsError('SESSION_NOT_FOUND', `staged data of ${session.id} is gone`, { cause });
 }
@@ -58,12 +199,31 @@ async function cleanUpAfterLoss(deps: HandlerDeps, current: Session | undefined,
   );
 }
 
+/** The expiry moves forward in steps of at most a minute (a 64th of shorter timeouts). */
+const MAX_EXPIRY_STEP_MS = 60_000;
+
+/**
+ * The session's new expiry, or undefined to keep the stored one. expiresAt sorts the owner index,
+ * so each change rewrites the session's index entry (a delete and a put: two more write units
+ * than the update itself); the expiry therefore moves only once it would move by a step, and an
+ * idle session expires between timeout − step and timeout after its last progress.
+ */
+function refreshedExpiry(deps: HandlerDeps, session: Session): number | undefined {
+  const next = sessionExpiry(deps, session.createdAt);
+  const step = Math.min((deps.config.sessionTimeoutSeconds * 1000) / 64, MAX_EXPIRY_STEP_MS);
+  return next - session.expiresAt >= step ? next : undefined;
+}
+
 /**
  * Stores the bytes [nextOffset, nextOffset + fresh.length) of an open session (design.md steps 4–7):
  * parts and the staged object are written under deterministic numbers and keys BEFORE the one
  * conditional session update that references them; objects the update made obsolete are deleted
  * only after it. A crash between any two calls leaves only unreferenced objects, which a retry
  * rewrites with the same bytes or the session's cleanup removes.
+ *
+ * `session` may come from a cache and be stale: every write before the commit is then either the
+ * same bytes under the same part number or key, or an object no record references, and the commit
+ * is conditional on the offset it was planned from, so a stale plan can only lose the race.
  */
 export async function storeFragment(
   deps: HandlerDeps,
@@ -80,60 +240,43 @@ export async function storeFragment(
     staged: session.staged,
     freshLength: fresh.length,
   });
-  let slice: (start: number, end: number) => Buffer;
+  let chunk: StagedChunk | undefined;
   try {
-    slice = await gather(deps, plan, fresh, session.nextOffset);
+    chunk = await writeAll(deps, session, plan, fresh);
   } catch (error) {
     if (error instanceof StagedChunkMissingError) return chunkMissing(deps, session, error);
     throw error;
   }
-  const upload = { key: session.key, uploadId: session.uploadId };
-  for (const part of plan.parts) {
-    const body = slice(part.start, part.end);
-    const etag = await deps.uploads.uploadPart(upload, part.partNumber, body).catch((error: unknown) => {
-      if (error instanceof UploadNotFoundError) {
-        throw new BitsError('SESSION_NOT_FOUND', `upload of ${session.id} is gone`, { cause: error });
-      }
-      throw error;
-    });
-    await deps.sessions.putPart(session.id, { partNumber: part.partNumber, etag, size: body.length });
-  }
-  if (plan.parts.length > 0) deps.metrics?.record('PartsUploaded', plan.parts.length);
-  let staged = plan.keep;
-  if (plan.stage !== undefined) {
-    const bytes = slice(plan.stage.start, plan.stage.end);
-    const chunk = describeChunk(stagingFolder(deps.config.stagingPrefix, session.id), plan.stage, bytes);
-    await deps.uploads.putStagedChunk(chunk.key, bytes);
-    deps.metrics?.record('StagedBytes', bytes.length);
-    staged = [...plan.keep, chunk];
-  }
-  // Staged chunks read back and rewritten, into a part or a merged chunk (compaction).
-  if (plan.reads.length > 0) deps.metrics?.record('MergedChunks', plan.reads.length);
-  const now = deps.now();
+  const expiresAt = refreshedExpiry(deps, session);
+  const progress = {
+    totalSize: total,
+    partSize,
+    nextOffset: session.nextOffset + fresh.length,
+    partsDone: plan.partsDone,
+    staged: chunk === undefined ? plan.keep : [...plan.keep, chunk],
+    ...(expiresAt === undefined ? {} : { expiresAt }),
+  };
   const result = await deps.sessions.advanceSession(
     session.id,
-    { nextOffset: session.nextOffset, now },
-    {
-      totalSize: total,
-      partSize,
-      nextOffset: session.nextOffset + fresh.length,
-      partsDone: plan.partsDone,
-      staged,
-      expiresAt: sessionExpiry(deps, session.createdAt),
-    },
+    { nextOffset: session.nextOffset, now: deps.now() },
+    progress,
   );
   if (!result.applied) {
     deps.metrics?.record('CommitConflicts', 1);
     await cleanUpAfterLoss(deps, result.current, session.id);
-    return lostRace(result.current);
+    return lostRace(deps, session.id, result.current);
   }
+  const written: Session = { ...session, ...progress };
+  deps.sessionCache?.set(written);
   deps.metrics?.record('BytesCommitted', fresh.length);
   if (plan.reads.length > 0) {
     await deps.uploads
-      .deleteStagedChunks(plan.reads.map((chunk) => chunk.key))
+      .deleteStagedChunks(
+        plan.reads.map((read) => stagedChunkKey(stagingFolder(deps.config.stagingPrefix, session.id), read)),
+      )
       .catch((error: unknown) =>
         deps.logger.warn('staged chunk cleanup failed', { sessionId: session.id, error }),
       );
   }
-  return { committed: true };
+  return { committed: true, session: written };
 }

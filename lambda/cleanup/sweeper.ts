@@ -3,6 +3,7 @@ import { discardSession, releaseStorage, tombstoneExpiry } from '../handlers/ses
 import type { HandlerDeps } from '../handlers/types';
 import type { Session } from '../ports/session-store';
 import type { ExpiredSessionSource } from './expired-sessions';
+import type { SweepMetrics } from './sweep-metrics';
 
 /**
  * States whose storage is still in use: `open`, and `closing` (a Close-Session sealed the session,
@@ -48,6 +49,12 @@ export interface SweepReport {
   readonly skipped: number;
   /** Records whose handling threw; they stay as they were, so the next run retries them. */
   readonly failed: number;
+  /**
+   * Candidates the run stopped before. After `max-sessions` the scan goes on to the end of the table
+   * (while time allows) only to count them, which costs no more than a complete run; after the other
+   * stops, only the rest of the page in hand is counted.
+   */
+  readonly left: number;
   /** True when the scan reached the end of the table. */
   readonly complete: boolean;
   /** Why the run ended before the end of the table, if it did. */
@@ -109,11 +116,12 @@ export function createSweeper(
   deps: HandlerDeps,
   source: ExpiredSessionSource,
   options: SweeperOptions = DEFAULT_SWEEPER_OPTIONS,
+  metrics?: Pick<SweepMetrics, 'publish'>,
 ): SweeperHandler {
   return async (_event, context) => {
     const cutoff = deps.now() - options.graceSeconds * 1000;
     const outOfTime = () => context !== undefined && context.getRemainingTimeInMillis() < options.reserveMs;
-    const counts = { pages: 0, candidates: 0, discarded: 0, forgotten: 0, skipped: 0, failed: 0 };
+    const counts = { pages: 0, candidates: 0, discarded: 0, forgotten: 0, skipped: 0, failed: 0, left: 0 };
     let consecutiveFailures = 0;
     let stoppedBy: SweepReport['stoppedBy'];
     let scanError: unknown;
@@ -144,14 +152,21 @@ export function createSweeper(
     };
 
     try {
-      scan: for await (const ids of source.pages(cutoff)) {
+      for await (const ids of source.pages(cutoff)) {
         counts.pages += 1;
         for (const id of ids) {
+          if (stoppedBy !== undefined) {
+            counts.left += 1;
+            continue;
+          }
           if (counts.discarded + counts.forgotten + counts.failed >= options.maxSessions) {
             stoppedBy = 'max-sessions';
           } else if (outOfTime()) stoppedBy = 'deadline';
           else if (consecutiveFailures >= options.maxConsecutiveFailures) stoppedBy = 'failures';
-          if (stoppedBy !== undefined) break scan;
+          if (stoppedBy !== undefined) {
+            counts.left += 1;
+            continue;
+          }
           counts.candidates += 1;
           try {
             await sweepOne(id);
@@ -162,10 +177,17 @@ export function createSweeper(
             deps.logger.error('sweeping a session failed; the next run retries it', { sessionId: id, error });
           }
         }
+        // Counting what is left past max-sessions costs no more than a complete run; other stops end here.
+        if (stoppedBy !== undefined && (stoppedBy !== 'max-sessions' || outOfTime())) break;
       }
     } catch (error) {
-      stoppedBy = 'scan-error';
-      scanError = error;
+      if (stoppedBy === 'max-sessions') {
+        // The work is done; only the count of what is left stays short.
+        deps.logger.warn('counting the sessions left failed', { error });
+      } else {
+        stoppedBy = 'scan-error';
+        scanError = error;
+      }
     }
 
     const report: SweepReport = {
@@ -174,6 +196,12 @@ export function createSweeper(
       complete: stoppedBy === undefined,
       ...(stoppedBy === undefined ? {} : { stoppedBy }),
     };
+    try {
+      metrics?.publish(report);
+    } catch (error) {
+      // Metrics are for the operator; a publishing fault never changes what the run reports.
+      deps.logger.error('publishing sweep metrics failed', { error });
+    }
     if (counts.failed > 0 || scanError !== undefined) {
       deps.logger.error('sweep incomplete', { ...report, error: scanError });
       throw new SweepIncompleteError(

@@ -5,18 +5,9 @@ import { BitsError } from '../protocol/errors';
 import { HEADERS } from '../protocol/headers';
 import type { BitsRequest } from '../protocol/request';
 import { negotiateProtocol } from '../protocol/supported-protocols';
+import { objectMetadata } from './object-metadata';
 import { sessionExpiry } from './session-access';
 import type { HandlerDeps, PacketHandler } from './types';
-
-/**
- * Object metadata values travel as HTTP headers: printable ASCII, and S3 caps all user metadata at
- * 2 KB, so each client-supplied value is cut to a budget (owner 256 + path 1024 + name 512 bytes,
- * with the session id and names, stays under 2 KB). The key itself always holds the full path.
- */
-function asciiMetadata(value: string, budget: number): string {
-  const ascii = value.replace(/[^\x20-\x7e]/gu, (c) => encodeURIComponent(c));
-  return ascii.length <= budget ? ascii : `${ascii.slice(0, budget - 3)}...`;
-}
 
 /**
  * The open-session limit per principal (IIS's BITSNumberOfSessionsLimit, bits-protocol.md §8).
@@ -70,13 +61,17 @@ export const handleCreateSession: PacketHandler = async (request, deps) => {
   }
   const sessionId = deps.newSessionId();
   const contentName = request.headers[HEADERS.contentName];
-  const upload = await deps.uploads.createMultipartUpload(key, {
-    'bits-session-id': sessionId,
-    'bits-owner': asciiMetadata(request.principal, 256),
-    'bits-original-path': asciiMetadata(request.path, 1024),
-    ...(contentName === undefined ? {} : { 'bits-content-name': asciiMetadata(contentName, 512) }),
-  });
   const now = deps.now();
+  const upload = await deps.uploads.createMultipartUpload(
+    key,
+    objectMetadata({
+      sessionId,
+      principal: request.principal,
+      originalPath: request.path,
+      contentName,
+      createdAt: now,
+    }),
+  );
   await recordSession(deps, {
     id: sessionId,
     key,

@@ -1,6 +1,7 @@
 import { stagingFolder } from '../assembler/staging';
 import type { Session } from '../ports/session-store';
 import { BitsError } from '../protocol/errors';
+import { replyFolder } from '../protocol/reply';
 import type { HandlerDeps } from './types';
 
 /**
@@ -38,14 +39,25 @@ export const sessionExpiry = (deps: HandlerDeps, createdAt: number): number =>
 export const tombstoneExpiry = (deps: HandlerDeps): number =>
   deps.now() + deps.config.tombstoneSeconds * 1000;
 
-/** Removes every staged object and part record of a session (after Close, Cancel or discard). */
+/**
+ * Removes every staged object and part record of a session, and its upload-reply folder (after
+ * Close, Cancel, discard or the sweeper's expiry). The folder is deleted whenever notifications
+ * are on, a reply recorded or not: a request that died between the application's answer and
+ * recording it, or an application writing through its link late, leaves objects there. The
+ * completed object is never touched.
+ */
 export async function releaseStorage(deps: HandlerDeps, session: Session): Promise<void> {
   await deps.uploads.deleteStagingPrefix(stagingFolder(deps.config.stagingPrefix, session.id));
   await deps.sessions.deleteParts(session.id);
+  if (deps.config.notificationType !== 'none' || session.reply !== undefined) {
+    await deps.uploads.deleteReplyFolder(replyFolder(deps.config.replyPrefix, session.id));
+  }
 }
 
 /**
- * Throws the upload away. Abort first, so that a crash before the state change leaves a session
+ * Throws the upload away (Cancel-Session, sweeper). For an upload-reply session past its final
+ * fragment the object is complete and stays (§2.5): the abort finds no upload, and only the reply
+ * goes, with the rest of the session's storage. Abort first, so that a crash before the state change leaves a session
  * whose next fragment finds no upload (session not found); change the state before deleting, so
  * that a fragment still in flight either fails its commit and cleans up after itself
  * (store-fragment.ts) or wrote before the deletion.

@@ -30,6 +30,10 @@ export const METRICS = {
   StagedBytes: MetricUnit.Bytes,
   MergedChunks: MetricUnit.Count,
   CommitConflicts: MetricUnit.Count,
+  // Upload-reply, recorded by the final fragment (handlers/upload-reply.ts).
+  Notifications: MetricUnit.Count,
+  NotificationFailures: MetricUnit.Count,
+  NotificationLatency: MetricUnit.Milliseconds,
 } as const;
 
 export type MetricName = keyof typeof METRICS;

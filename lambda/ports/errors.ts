@@ -16,5 +16,7 @@ export class DestinationExistsError extends StoreError {}
 export class InvalidPartsError extends StoreError {}
 /** A staged chunk is missing or its bytes do not match the recorded length and checksum. */
 export class StagedChunkMissingError extends StoreError {}
+/** A read pinned to an entity tag found another object at the key (S3 412 on If-Match). */
+export class ObjectChangedError extends StoreError {}
 /** The back end throttled or failed transiently after the SDK's own retries. */
 export class StoreUnavailableError extends StoreError {}

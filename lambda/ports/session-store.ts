@@ -1,10 +1,12 @@
-/** A staged chunk: bytes [start, end) of the file kept as one object until they fill a part. */
+/**
+ * A staged chunk: bytes [start, end) of the file kept as one object until they fill a part. Its
+ * object key follows from the session, the range and the checksum (lambda/assembler/staging.ts), so
+ * the record does not store it.
+ */
 export interface StagedChunk {
   readonly start: number;
   /** Exclusive end offset. */
   readonly end: number;
-  /** Object key under the staging prefix. */
-  readonly key: string;
   /** Base64 sha256 of the chunk's bytes, verified when read back. */
   readonly checksum: string;
   /** Compaction level: 0 for bytes of one fragment, L+1 for a merge of level-L chunks. */
@@ -41,6 +43,29 @@ export interface Session {
   readonly createdAt: number;
   /** Epoch milliseconds; the record counts as gone from this instant on. */
   readonly expiresAt: number;
+  /**
+   * Upload-reply: the application's answer, stored once (the session stays `closing` until Close,
+   * Cancel or expiry); a retried final fragment is acked with it and never notifies again.
+   */
+  readonly reply?: StoredReply;
+  /** Upload-reply: a request is calling the application until this instant (epoch ms). */
+  readonly notifyingUntil?: number;
+}
+
+/** The reply of an upload-reply session (README "Upload-reply and notifications"). */
+export interface StoredReply {
+  /** BITS-Reply-URL as acked: relative for a reply we hold, the application's own for a static one. */
+  readonly url: string;
+  /** Set when we hold the reply (an object only the server writes, README "Upload-reply"). */
+  readonly object?: {
+    /** `<replyPrefix><session id>/<attempt>/responsefile.bin`. */
+    readonly key: string;
+    readonly size: number;
+    /** S3's entity tag of that object (quoted): downloads read with If-Match and send it as ETag. */
+    readonly etag: string;
+    /** Epoch milliseconds: Last-Modified of the downloads. */
+    readonly storedAt: number;
+  };
 }
 
 /** One uploaded S3 part, stored as its own small item. */
@@ -48,6 +73,8 @@ export interface PartRecord {
   readonly partNumber: number;
   readonly etag: string;
   readonly size: number;
+  /** The part's checksum from UploadPart; absent in records written before parts had one. */
+  readonly checksum?: string;
 }
 
 /** The fields a fragment changes, written together in one conditional update. */
@@ -57,7 +84,11 @@ export interface SessionProgress {
   readonly nextOffset: number;
   readonly partsDone: number;
   readonly staged: readonly StagedChunk[];
-  readonly expiresAt: number;
+  /**
+   * The new expiry; absent, the stored one stays. expiresAt sorts the owner index, so each change
+   * of it also rewrites the session's index entry (lambda/assembler/store-fragment.ts).
+   */
+  readonly expiresAt?: number;
 }
 
 /** What a conditional write saw: applied, or the state that made it fail (undefined if gone). */
@@ -89,6 +120,23 @@ export interface SessionStore {
     expiresAt: number,
     expected?: { readonly nextOffset: number },
   ): Promise<ConditionalResult>;
+  /**
+   * Upload-reply: takes the right to call the application until `until`, if the session is
+   * `closing`, still unexpired at `until` (its reply must outlive the call), has no reply yet and
+   * no other request holds an unexpired claim at `now`.
+   */
+  claimNotification(
+    id: string,
+    claim: { readonly now: number; readonly until: number },
+  ): Promise<ConditionalResult>;
+  /**
+   * Stores the reply and drops the claim, if the session is `closing`, has no reply yet and the
+   * claim is still the caller's (taken with `claimedUntil`): a request that outlived its claim
+   * never records over the request that took it over.
+   */
+  recordReply(id: string, claimedUntil: number, reply: StoredReply): Promise<ConditionalResult>;
+  /** Drops the claim taken with `until` (the call failed; a retry may notify again). Best effort. */
+  releaseNotification(id: string, until: number): Promise<void>;
   /** Idempotent: rewriting a part number replaces its record. */
   putPart(id: string, part: PartRecord): Promise<void>;
   /** All part records of the session in ascending part number. */

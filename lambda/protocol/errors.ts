@@ -73,7 +73,7 @@ export const BITS_ERRORS = {
     hresultName: 'E_FAIL',
     context: ERROR_CONTEXT.server,
     meaning:
-      "Storage throttled or unavailable, or the caller's open-session limit reached: transient, the client retries later",
+      "Storage throttled or unavailable, the caller's open-session limit reached, or (upload-reply) too little time left to call the application or wait for its answer: transient, the client retries later",
   },
   INTERNAL: {
     status: 500,
@@ -82,9 +82,68 @@ export const BITS_ERRORS = {
     context: ERROR_CONTEXT.server,
     meaning: 'Unexpected server fault (logged with its stack, never echoed)',
   },
+  // Upload-reply (bits-protocol.md §7, T42–T44): errors of the server application, context 0x7.
+  APPLICATION_ERROR: {
+    // The status and HRESULT shown are those of a failed Lambda function; an HTTP application's
+    // own status is relayed instead (applicationStatus below), with BG_E_HTTP_ERROR_<status>.
+    status: 500,
+    hresult: httpErrorHresult(500),
+    hresultName: 'BG_E_HTTP_ERROR_500',
+    context: ERROR_CONTEXT.remoteApplication,
+    meaning:
+      "The application answered an error status (relayed, with BG_E_HTTP_ERROR_<status> = 0x80190000 + status) or its function failed (500); the client's retry notifies again",
+  },
+  APPLICATION_UNREACHABLE: {
+    status: 502,
+    hresult: httpErrorHresult(502),
+    hresultName: 'BG_E_HTTP_ERROR_502',
+    context: ERROR_CONTEXT.remoteApplication,
+    meaning:
+      'The application could not be reached or gave no usable answer (connection refused, invoke failed, malformed function answer): transient',
+  },
+  NOTIFICATION_TIMEOUT: {
+    status: 408,
+    hresult: 0x80070112,
+    hresultName: 'HRESULT_FROM_WIN32(112)',
+    context: ERROR_CONTEXT.remoteApplication,
+    meaning:
+      'The application did not answer within BITS_NOTIFICATION_TIMEOUT_SECONDS (MC-BUP §3.3.6): transient',
+  },
+  REPLY_TOO_LARGE: {
+    // 501, not 500: clients retry a 5xx from the application (§5.3) except 501 and 505, and a retry
+    // would only call the application again for a reply that cannot fit either.
+    status: 501,
+    hresult: 0x80200020,
+    hresultName: 'BG_E_TOO_LARGE',
+    context: ERROR_CONTEXT.remoteApplication,
+    meaning: 'The reply is larger than one function response can carry (4 MiB)',
+  },
+  INVALID_REPLY_URL: {
+    status: 400,
+    hresult: 0x80070057,
+    hresultName: 'E_INVALIDARG',
+    context: ERROR_CONTEXT.remoteApplication,
+    meaning: 'BITS-Static-Response-URL is not an absolute http(s) URL of at most 2,200 printable characters',
+  },
 } as const satisfies Record<string, BitsErrorSpec>;
 
 export type BitsErrorName = keyof typeof BITS_ERRORS;
+
+/** BG_E_HTTP_ERROR_<status>: how a BITS client reports an HTTP status (bits-protocol.md §5.2b). */
+export function httpErrorHresult(status: number): number {
+  return 0x80190000 + status;
+}
+
+/**
+ * Statuses relayed from an application as they are. The others would mean something else to a
+ * BITS client or to HTTP: 401/407 start an authentication round, 413 shrinks fragments, 416
+ * resynchronises the offset, 1xx/2xx/304 are no errors; those become 502 (the HRESULT still names
+ * the application's status).
+ */
+function relayedStatus(status: number): number {
+  const relayable = Number.isInteger(status) && status >= 300 && status <= 599 && status !== 304;
+  return relayable && ![401, 407, 413, 416].includes(status) ? status : 502;
+}
 
 /** The only error type that becomes a BITS error response. `message` is logged, never sent. */
 export class BitsError extends Error {
@@ -95,11 +154,20 @@ export class BitsError extends Error {
   constructor(
     readonly errorName: BitsErrorName,
     message: string,
-    options?: { cause?: unknown; challenge?: string },
+    options?: { cause?: unknown; challenge?: string; applicationStatus?: number },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'BitsError';
-    this.spec = BITS_ERRORS[errorName];
+    const spec: BitsErrorSpec = BITS_ERRORS[errorName];
+    const status = options?.applicationStatus;
+    this.spec =
+      status === undefined
+        ? spec
+        : {
+            ...spec,
+            status: relayedStatus(status),
+            hresult: httpErrorHresult(Number.isInteger(status) && status > 0 && status < 1000 ? status : 502),
+          };
     this.challenge = options?.challenge;
   }
 }

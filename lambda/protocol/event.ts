@@ -83,7 +83,13 @@ export function parseEvent(event: unknown): { request: HttpRequest; shape: Event
 
 /** Shapes the response for the front that sent the event (ALB needs a status description). */
 export function formatResult(response: HttpResponse, shape: EventShape, multiValue: boolean): FrontResult {
-  const base = { statusCode: response.statusCode, body: '', isBase64Encoded: false };
+  // Bodies are binary (replies): base64, which every front decodes before sending.
+  const body = response.body ?? Buffer.alloc(0);
+  const base = {
+    statusCode: response.statusCode,
+    body: body.toString('base64'),
+    isBase64Encoded: body.length > 0,
+  };
   const headers = multiValue
     ? { multiValueHeaders: Object.fromEntries(Object.entries(response.headers).map(([k, v]) => [k, [v]])) }
     : { headers: { ...response.headers } };

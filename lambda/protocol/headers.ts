@@ -9,6 +9,25 @@ export const HEADERS = {
   contentName: 'content-name',
   methodOverride: 'x-http-method-override',
   authorization: 'authorization',
+  range: 'range',
+} as const;
+
+/**
+ * Headers of the POST to the server application (upload-reply), spelled as IIS sends them (RX-2,
+ * bits-protocol.md §7, D16 of §10); the `…-URL` and identity headers are ours: S3 objects are not
+ * files the application can open, so it gets presigned links next to the `s3://` names.
+ */
+export const NOTIFICATION_HEADERS = {
+  originalRequestUrl: 'BITS-Original-Request-URL',
+  requestDataFileName: 'BITS-Request-DataFile-Name',
+  requestDataFileUrl: 'BITS-Request-DataFile-URL',
+  responseDataFileName: 'BITS-Response-DataFile-Name',
+  responseDataFileUrl: 'BITS-Response-DataFile-URL',
+  sessionId: 'BITS-Session-Id',
+  /** The uploader, percent-encoded UTF-8 (a header value must be ASCII). */
+  principal: 'BITS-Principal',
+  /** In the application's answer: the reply is at this absolute URL (lower case: looked up). */
+  staticResponseUrl: 'bits-static-response-url',
 } as const;
 
 /** Response header names, spelled as IIS sends them (real-exchanges.md). */

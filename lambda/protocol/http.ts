@@ -15,4 +15,6 @@ export interface HttpRequest {
 export interface HttpResponse {
   readonly statusCode: number;
   readonly headers: Readonly<Record<string, string>>;
+  /** Only reply downloads have one (Acks are always empty, §12 D18). */
+  readonly body?: Buffer;
 }

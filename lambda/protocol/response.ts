@@ -14,6 +14,8 @@ export interface BitsAck {
   readonly protocol?: string;
   /** Next byte expected (every Fragment ack, 200 and 416). */
   readonly receivedContentRange?: number;
+  /** Upload-reply: where the client downloads the reply (the final Fragment's ack only, §3.3). */
+  readonly replyUrl?: string;
 }
 
 /** Headers every Ack carries: packet type, empty body, no caching (§12 D18). */
@@ -36,6 +38,7 @@ export function renderAck(ack: BitsAck): HttpResponse {
   if (ack.receivedContentRange !== undefined) {
     headers[RESPONSE_HEADERS.receivedContentRange] = String(ack.receivedContentRange);
   }
+  if (ack.replyUrl !== undefined) headers[RESPONSE_HEADERS.replyUrl] = ack.replyUrl;
   return { statusCode: ack.status, headers };
 }
 

@@ -25,6 +25,16 @@ export interface SerializeOptions {
 }
 
 /**
+ * A HEAD answer has no body, yet its Content-Length is the size a GET would send (RFC 9110 §9.3.2):
+ * the application's own value is kept then, if it is one.
+ */
+function headLength(response: FrontResponse, options: SerializeOptions): number | undefined {
+  if (!options.headOnly || (response.body?.length ?? 0) > 0) return undefined;
+  const entry = Object.entries(response.headers).find(([name]) => name.toLowerCase() === 'content-length');
+  return entry !== undefined && /^\d{1,15}$/.test(entry[1]) ? Number(entry[1]) : undefined;
+}
+
+/**
  * Status line, the application's headers, Date, Content-Length (always, 0 for no body; never on
  * 204/304, RFC 9110 §8.6) and `Connection: close` when closing. Throws on a status outside
  * 200-599 or a header that is not a token / safe value, so the caller answers 500 instead.
@@ -48,7 +58,7 @@ export function serializeResponse(response: FrontResponse, options: SerializeOpt
   lines.push(`Date: ${(options.now ?? new Date()).toUTCString()}`);
   const bodyless = statusCode === 204 || statusCode === 304;
   const body = response.body ?? Buffer.alloc(0);
-  if (!bodyless) lines.push(`Content-Length: ${body.length}`);
+  if (!bodyless) lines.push(`Content-Length: ${headLength(response, options) ?? body.length}`);
   if (close) lines.push('Connection: close');
   const head = Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
   return { head, body: bodyless || options.headOnly || body.length === 0 ? undefined : body, close };

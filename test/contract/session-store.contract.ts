@@ -23,7 +23,6 @@ export function makeSession(overrides: Partial<Session> = {}): Session {
       {
         start: 8 * 1024 * 1024,
         end: 9 * 1024 * 1024,
-        key: `bits-staging/${id}/8388608-9437184-00ff`,
         checksum: 'n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=',
         level: 0,
       },
@@ -44,7 +43,6 @@ const progressFrom = (session: Session, overrides: Partial<SessionProgress> = {}
     {
       start: session.nextOffset,
       end: session.nextOffset + 1024,
-      key: `bits-staging/${session.id}/next`,
       checksum: 'AAAA',
       level: 0,
     },
@@ -126,6 +124,26 @@ export function describeSessionStore(name: string, make: () => SessionStore | Pr
         );
         expect(result).toEqual({ applied: true });
         expect(await store.getSession(session.id)).toEqual({ ...session, ...progress });
+      });
+
+      it('keeps the stored expiry when the progress names none, and still checks it', async () => {
+        const session = makeSession();
+        await store.createSession(session);
+        const { expiresAt: _expiry, ...progress } = progressFrom(session, { partsDone: 2 });
+        expect(
+          await store.advanceSession(session.id, { nextOffset: session.nextOffset, now: NOW }, progress),
+        ).toEqual({ applied: true });
+        expect(await store.getSession(session.id)).toEqual({
+          ...session,
+          ...progress,
+          expiresAt: session.expiresAt,
+        });
+        const late = await store.advanceSession(
+          session.id,
+          { nextOffset: progress.nextOffset, now: session.expiresAt },
+          { ...progress, nextOffset: progress.nextOffset + 1 },
+        );
+        expect(late.applied).toBe(false);
       });
 
       it('sets totalSize and partSize on a session that had none', async () => {
@@ -323,6 +341,16 @@ export function describeSessionStore(name: string, make: () => SessionStore | Pr
         await store.putPart(id, part(1, '"first"'));
         await store.putPart(id, { partNumber: 1, etag: '"second"', size: 1234 });
         expect(await store.listParts(id)).toEqual([{ partNumber: 1, etag: '"second"', size: 1234 }]);
+      });
+
+      it('keeps a part checksum with its record, and a record without one stays without', async () => {
+        const { id } = makeSession();
+        await store.putPart(id, { partNumber: 1, etag: '"a"', size: 10, checksum: 'y/Q5Jg==' });
+        await store.putPart(id, { partNumber: 2, etag: '"b"', size: 5 });
+        expect(await store.listParts(id)).toEqual([
+          { partNumber: 1, etag: '"a"', size: 10, checksum: 'y/Q5Jg==' },
+          { partNumber: 2, etag: '"b"', size: 5 },
+        ]);
       });
 
       it('lists parts in ascending numeric order whatever the write order', async () => {

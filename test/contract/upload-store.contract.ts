@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { crc32Base64 } from '../../lambda/adapters/s3-upload-store';
 import {
   DestinationExistsError,
   InvalidPartsError,
@@ -28,6 +29,7 @@ function bytes(length: number, seed: number): Uint8Array {
 }
 
 const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
+const sha256Base64 = (data: Uint8Array): string => createHash('sha256').update(data).digest('base64');
 
 /**
  * The UploadStore contract, run against the in-memory fake and the S3 adapter on fauxqs. Each test
@@ -46,8 +48,14 @@ export function describeUploadStore(
       prefix = `contract/${randomUUID()}/`;
     });
 
-    /** The stored object's bytes. getStagedChunk reads any key, which is all this needs. */
-    const readObject = (key: string) => store.getStagedChunk(key);
+    /** The stored object's bytes. readStagedChunk reads any key, which is all this needs. */
+    const readObject = async (key: string): Promise<Buffer> => {
+      const into = Buffer.alloc((await store.headObject(key))?.size ?? 0);
+      const read = await store.readStagedChunk(key, into);
+      return into.subarray(0, read.length);
+    };
+    /** putStagedChunk with the digest its callers always pass. */
+    const stage = (key: string, body: Uint8Array) => store.putStagedChunk(key, body, sha256Base64(body));
 
     describe('multipart uploads', () => {
       it('joins a 5 MiB part and a short last part into the object, with the metadata given at create', async () => {
@@ -58,8 +66,8 @@ export function describeUploadStore(
         expect(upload.key).toBe(key);
         // A retried part replaces the earlier upload of that number; Complete names the newer ETag.
         await store.uploadPart(upload, 1, bytes(5 * MiB, 9));
-        const etag1 = await store.uploadPart(upload, 1, first);
-        const etag2 = await store.uploadPart(upload, 2, last);
+        const { etag: etag1 } = await store.uploadPart(upload, 1, first);
+        const { etag: etag2 } = await store.uploadPart(upload, 2, last);
         expect(typeof etag1).toBe('string');
         expect(etag1).not.toBe(etag2);
 
@@ -80,10 +88,30 @@ export function describeUploadStore(
         expect(sha256(stored)).toBe(sha256(Buffer.concat([first, last])));
       });
 
+      it("returns each part's CRC32 and completes with them into the whole file", async () => {
+        const key = `${prefix}checksums.bin`;
+        const first = bytes(5 * MiB, 3);
+        const last = bytes(777, 4);
+        const upload = await store.createMultipartUpload(key, {});
+        const one = await store.uploadPart(upload, 1, first);
+        const two = await store.uploadPart(upload, 2, last);
+        expect(one.checksum).toBe(crc32Base64(first));
+        expect(two.checksum).toBe(crc32Base64(last));
+        await store.completeMultipartUpload(
+          upload,
+          [
+            { partNumber: 1, ...one },
+            { partNumber: 2, ...two },
+          ],
+          NO_OVERWRITE,
+        );
+        expect(sha256(await readObject(key))).toBe(sha256(Buffer.concat([first, last])));
+      });
+
       it('refuses a part under 5 MiB that is not the last (EntityTooSmall)', async () => {
         const upload = await store.createMultipartUpload(`${prefix}small.bin`, {});
-        const etag1 = await store.uploadPart(upload, 1, bytes(5 * MiB - 1, 1));
-        const etag2 = await store.uploadPart(upload, 2, bytes(10, 2));
+        const { etag: etag1 } = await store.uploadPart(upload, 1, bytes(5 * MiB - 1, 1));
+        const { etag: etag2 } = await store.uploadPart(upload, 2, bytes(10, 2));
         await expect(
           store.completeMultipartUpload(
             upload,
@@ -112,7 +140,7 @@ export function describeUploadStore(
 
       it('refuses a part list naming a part never uploaded', async () => {
         const upload = await store.createMultipartUpload(`${prefix}missing-part.bin`, {});
-        const etag = await store.uploadPart(upload, 1, bytes(100, 1));
+        const { etag } = await store.uploadPart(upload, 1, bytes(100, 1));
         await expect(
           store.completeMultipartUpload(upload, [{ partNumber: 2, etag }], OVERWRITE),
         ).rejects.toBeInstanceOf(InvalidPartsError);
@@ -120,8 +148,8 @@ export function describeUploadStore(
 
       it('refuses parts out of ascending order', async () => {
         const upload = await store.createMultipartUpload(`${prefix}order.bin`, {});
-        const etag1 = await store.uploadPart(upload, 1, bytes(100, 1));
-        const etag2 = await store.uploadPart(upload, 2, bytes(100, 2));
+        const { etag: etag1 } = await store.uploadPart(upload, 1, bytes(100, 1));
+        const { etag: etag2 } = await store.uploadPart(upload, 2, bytes(100, 2));
         await expect(
           store.completeMultipartUpload(
             upload,
@@ -137,7 +165,7 @@ export function describeUploadStore(
       it('keeps the upload after a refused Complete, so a corrected list still completes', async () => {
         const upload = await store.createMultipartUpload(`${prefix}retry.bin`, {});
         const body = bytes(100, 1);
-        const etag = await store.uploadPart(upload, 1, body);
+        const { etag } = await store.uploadPart(upload, 1, body);
         await expect(
           store.completeMultipartUpload(upload, [{ partNumber: 1, etag: `"${'0'.repeat(32)}"` }], OVERWRITE),
         ).rejects.toBeInstanceOf(InvalidPartsError);
@@ -147,7 +175,7 @@ export function describeUploadStore(
 
       it('reports an aborted upload as gone to uploadPart and Complete', async () => {
         const upload = await store.createMultipartUpload(`${prefix}aborted.bin`, {});
-        const etag = await store.uploadPart(upload, 1, bytes(100, 1));
+        const { etag } = await store.uploadPart(upload, 1, bytes(100, 1));
         await store.abortMultipartUpload(upload);
         await expect(store.uploadPart(upload, 2, bytes(100, 2))).rejects.toBeInstanceOf(UploadNotFoundError);
         await expect(
@@ -167,7 +195,7 @@ export function describeUploadStore(
         await store.putObject(key, bytes(10, 1), { version: '1' }, OVERWRITE);
         const upload = await store.createMultipartUpload(key, { version: '2' });
         const body = bytes(300, 2);
-        const etag = await store.uploadPart(upload, 1, body);
+        const { etag } = await store.uploadPart(upload, 1, body);
         await store.completeMultipartUpload(upload, [{ partNumber: 1, etag }], OVERWRITE);
         expect(await store.headObject(key)).toEqual({ size: 300, metadata: { version: '2' } });
       });
@@ -177,7 +205,7 @@ export function describeUploadStore(
           const key = `${prefix}exists.bin`;
           await store.putObject(key, bytes(10, 1), { version: '1' }, OVERWRITE);
           const upload = await store.createMultipartUpload(key, { version: '2' });
-          const etag = await store.uploadPart(upload, 1, bytes(300, 2));
+          const { etag } = await store.uploadPart(upload, 1, bytes(300, 2));
           await expect(
             store.completeMultipartUpload(upload, [{ partNumber: 1, etag }], NO_OVERWRITE),
           ).rejects.toBeInstanceOf(DestinationExistsError);
@@ -218,41 +246,55 @@ export function describeUploadStore(
     });
 
     describe('staged chunks', () => {
-      it('reads back every byte of a staged chunk', async () => {
+      it('streams every byte of a staged chunk into the buffer given, with its length and SHA-256', async () => {
         const key = `${prefix}staged/0-1000`;
         const body = bytes(256 * 1024 + 3, 5);
-        await store.putStagedChunk(key, body);
-        const read = await store.getStagedChunk(key);
-        expect(read).toBeInstanceOf(Uint8Array);
-        expect(Buffer.from(read).equals(Buffer.from(body))).toBe(true);
+        await stage(key, body);
+        const into = Buffer.alloc(body.length);
+        expect(await store.readStagedChunk(key, into)).toEqual({
+          length: body.length,
+          sha256: sha256Base64(body),
+        });
+        expect(into.equals(Buffer.from(body))).toBe(true);
+      });
+
+      it('counts and hashes the bytes of a chunk longer than the buffer without writing past it', async () => {
+        const key = `${prefix}staged/long`;
+        const body = bytes(70 * 1024, 6);
+        await stage(key, body);
+        const backing = Buffer.alloc(1024 + 16, 0xee);
+        const read = await store.readStagedChunk(key, backing.subarray(0, 1024));
+        expect(read).toEqual({ length: body.length, sha256: sha256Base64(body) });
+        expect(backing.subarray(0, 1024).equals(Buffer.from(body).subarray(0, 1024))).toBe(true);
+        expect(backing.subarray(1024).every((byte) => byte === 0xee)).toBe(true);
       });
 
       it('reports a missing chunk as StagedChunkMissingError', async () => {
-        await expect(store.getStagedChunk(`${prefix}staged/missing`)).rejects.toBeInstanceOf(
-          StagedChunkMissingError,
-        );
+        await expect(
+          store.readStagedChunk(`${prefix}staged/missing`, Buffer.alloc(1)),
+        ).rejects.toBeInstanceOf(StagedChunkMissingError);
       });
 
       it('deletes the chunks named, tolerates names already gone and keeps the others', async () => {
-        await store.putStagedChunk(`${prefix}a`, bytes(10, 1));
-        await store.putStagedChunk(`${prefix}b`, bytes(10, 2));
+        await stage(`${prefix}a`, bytes(10, 1));
+        await stage(`${prefix}b`, bytes(10, 2));
         await store.deleteStagedChunks([`${prefix}a`, `${prefix}never-written`]);
         await store.deleteStagedChunks([]);
-        await expect(store.getStagedChunk(`${prefix}a`)).rejects.toBeInstanceOf(StagedChunkMissingError);
-        expect((await store.getStagedChunk(`${prefix}b`)).length).toBe(10);
+        await expect(store.readStagedChunk(`${prefix}a`, Buffer.alloc(10))).rejects.toBeInstanceOf(
+          StagedChunkMissingError,
+        );
+        expect((await store.readStagedChunk(`${prefix}b`, Buffer.alloc(10))).length).toBe(10);
       });
 
       it('deletes everything under a staging prefix, past one listing page, and nothing beside it', async () => {
         const folder = `${prefix}session/`;
         const keys = Array.from({ length: 1010 }, (_, index) => `${folder}${index}`);
         for (let index = 0; index < keys.length; index += 100) {
-          await Promise.all(
-            keys.slice(index, index + 100).map((key) => store.putStagedChunk(key, bytes(1, 0))),
-          );
+          await Promise.all(keys.slice(index, index + 100).map((key) => stage(key, bytes(1, 0))));
         }
         // Same characters but not under the folder: `session-2/` must survive `session/`.
         const neighbour = `${prefix}session-2/0`;
-        await store.putStagedChunk(neighbour, bytes(1, 0));
+        await stage(neighbour, bytes(1, 0));
 
         await store.deleteStagingPrefix(folder);
 
@@ -265,9 +307,7 @@ export function describeUploadStore(
       it('deletes more than a thousand chunks named in one call', async () => {
         const keys = Array.from({ length: 1005 }, (_, index) => `${prefix}many/${index}`);
         for (let index = 0; index < keys.length; index += 100) {
-          await Promise.all(
-            keys.slice(index, index + 100).map((key) => store.putStagedChunk(key, bytes(1, 0))),
-          );
+          await Promise.all(keys.slice(index, index + 100).map((key) => stage(key, bytes(1, 0))));
         }
         await store.deleteStagedChunks(keys);
         for (const key of [keys[0], keys[999], keys[1000], keys[1004]]) {

@@ -5,6 +5,7 @@ import type {
   Session,
   SessionProgress,
   SessionStore,
+  StoredReply,
 } from '../../lambda/ports/session-store';
 
 /** DynamoDB's item size limit, enforced so a growing META record fails here as it would on AWS. */
@@ -45,7 +46,9 @@ export class MemorySessionStore implements SessionStore {
     ) {
       return this.failed(current);
     }
-    this.store({ ...current, ...structuredClone(progress) });
+    const { expiresAt, ...rest } = structuredClone(progress);
+    // Without a new expiry the stored one stays, as the adapter leaves the attribute alone.
+    this.store({ ...current, ...rest, ...(expiresAt === undefined ? {} : { expiresAt }) });
     return { applied: true };
   }
 
@@ -62,6 +65,46 @@ export class MemorySessionStore implements SessionStore {
     }
     this.store({ ...current, state, expiresAt, staged: [] });
     return { applied: true };
+  }
+
+  async claimNotification(
+    id: string,
+    claim: { readonly now: number; readonly until: number },
+  ): Promise<ConditionalResult> {
+    const current = this.sessions.get(id);
+    if (
+      current === undefined ||
+      current.state !== 'closing' ||
+      current.reply !== undefined ||
+      current.expiresAt <= claim.until ||
+      (current.notifyingUntil !== undefined && current.notifyingUntil > claim.now)
+    ) {
+      return this.failed(current);
+    }
+    this.store({ ...current, notifyingUntil: claim.until });
+    return { applied: true };
+  }
+
+  async recordReply(id: string, claimedUntil: number, reply: StoredReply): Promise<ConditionalResult> {
+    const current = this.sessions.get(id);
+    if (
+      current === undefined ||
+      current.state !== 'closing' ||
+      current.reply !== undefined ||
+      current.notifyingUntil !== claimedUntil
+    ) {
+      return this.failed(current);
+    }
+    const { notifyingUntil: _claim, ...rest } = current;
+    this.store({ ...rest, reply: structuredClone(reply) });
+    return { applied: true };
+  }
+
+  async releaseNotification(id: string, until: number): Promise<void> {
+    const current = this.sessions.get(id);
+    if (current === undefined || current.notifyingUntil !== until) return;
+    const { notifyingUntil: _claim, ...rest } = current;
+    this.store(rest);
   }
 
   async putPart(id: string, part: PartRecord): Promise<void> {

@@ -1,15 +1,21 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { crc32Base64 } from '../../lambda/adapters/s3-upload-store';
 import { S3_MAX_PARTS, S3_MIN_PART_SIZE } from '../../lambda/config';
 import {
   DestinationExistsError,
   InvalidPartsError,
+  ObjectChangedError,
   StagedChunkMissingError,
   UploadNotFoundError,
 } from '../../lambda/ports/errors';
 import type {
   CompletedPart,
   MultipartUpload,
+  ObjectContent,
   ObjectMetadata,
+  ObjectVersion,
+  StagedChunkRead,
+  UploadedPart,
   UploadStore,
   WriteOptions,
 } from '../../lambda/ports/upload-store';
@@ -22,10 +28,11 @@ interface StoredObject {
 interface PendingUpload {
   readonly key: string;
   readonly metadata: ObjectMetadata;
-  readonly parts: Map<number, { readonly body: Buffer; readonly etag: string }>;
+  readonly parts: Map<number, { readonly body: Buffer; readonly etag: string; readonly checksum: string }>;
 }
 
 const etagOf = (body: Uint8Array): string => `"${createHash('md5').update(body).digest('hex')}"`;
+const sha256Of = (body: Uint8Array): string => createHash('sha256').update(body).digest('base64');
 
 /**
  * In-memory UploadStore with S3's multipart rules: parts of 5 MiB or more except the last (checked
@@ -52,7 +59,7 @@ export class MemoryUploadStore implements UploadStore {
     return { key, uploadId };
   }
 
-  async uploadPart(upload: MultipartUpload, partNumber: number, body: Uint8Array): Promise<string> {
+  async uploadPart(upload: MultipartUpload, partNumber: number, body: Uint8Array): Promise<UploadedPart> {
     this.count('uploadPart');
     const pending = this.pending(upload);
     if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > S3_MAX_PARTS) {
@@ -61,8 +68,9 @@ export class MemoryUploadStore implements UploadStore {
     const copy = Buffer.from(body);
     this.bytesWritten += copy.length;
     const etag = etagOf(copy);
-    pending.parts.set(partNumber, { body: copy, etag });
-    return etag;
+    const checksum = crc32Base64(copy);
+    pending.parts.set(partNumber, { body: copy, etag, checksum });
+    return { etag, checksum };
   }
 
   async completeMultipartUpload(
@@ -83,6 +91,10 @@ export class MemoryUploadStore implements UploadStore {
       }
       if (stored === undefined || stored.etag !== part.etag) {
         throw new InvalidPartsError(`part ${part.partNumber} missing or ETag mismatch`);
+      }
+      // S3 checks a part checksum given at Complete against the one the part was uploaded with.
+      if (part.checksum !== undefined && part.checksum !== stored.checksum) {
+        throw new InvalidPartsError(`part ${part.partNumber} checksum mismatch`);
       }
       if (index < parts.length - 1 && stored.body.length < S3_MIN_PART_SIZE) {
         throw new InvalidPartsError(
@@ -115,18 +127,21 @@ export class MemoryUploadStore implements UploadStore {
     this.objects.set(key, { body: Buffer.from(body), metadata: { ...metadata } });
   }
 
-  async putStagedChunk(key: string, body: Uint8Array): Promise<void> {
+  async putStagedChunk(key: string, body: Uint8Array, sha256: string): Promise<void> {
     this.count('putStagedChunk');
+    // S3 refuses a body that does not match its x-amz-checksum-sha256 (BadDigest).
+    if (sha256Of(body) !== sha256) throw new Error(`BadDigest: ${key} does not match its SHA-256`);
     this.bytesWritten += body.length;
     this.objects.set(key, { body: Buffer.from(body), metadata: {} });
   }
 
-  async getStagedChunk(key: string): Promise<Uint8Array> {
-    this.count('getStagedChunk');
+  async readStagedChunk(key: string, into: Uint8Array): Promise<StagedChunkRead> {
+    this.count('readStagedChunk');
     const object = this.objects.get(key);
     if (object === undefined) throw new StagedChunkMissingError(`${key} missing`);
     this.bytesRead += object.body.length;
-    return Buffer.from(object.body);
+    into.set(object.body.subarray(0, into.length));
+    return { length: object.body.length, sha256: sha256Of(object.body) };
   }
 
   async deleteStagedChunks(keys: readonly string[]): Promise<void> {
@@ -136,6 +151,49 @@ export class MemoryUploadStore implements UploadStore {
 
   async deleteStagingPrefix(prefix: string): Promise<void> {
     this.count('deleteStagingPrefix');
+    for (const key of [...this.objects.keys()]) if (key.startsWith(prefix)) this.objects.delete(key);
+  }
+
+  async readObject(
+    key: string,
+    range?: { readonly start: number; readonly end: number },
+    ifMatch?: string,
+  ): Promise<ObjectContent | undefined> {
+    this.count('readObject');
+    const object = this.objects.get(key);
+    if (object === undefined) return undefined;
+    // S3 evaluates If-Match before the range: 412 PreconditionFailed.
+    if (ifMatch !== undefined && etagOf(object.body) !== ifMatch) {
+      throw new ObjectChangedError(`${key} is no longer ${ifMatch}`);
+    }
+    const bytes = range === undefined ? object.body : object.body.subarray(range.start, range.end + 1);
+    this.bytesRead += bytes.length;
+    const copy = Buffer.from(bytes);
+    return {
+      size: object.body.length,
+      contentLength: copy.length,
+      body: (async function* () {
+        yield copy;
+      })(),
+    };
+  }
+
+  async deleteObject(key: string): Promise<void> {
+    this.count('deleteObject');
+    this.objects.delete(key);
+  }
+
+  async inspectObject(key: string): Promise<ObjectVersion | undefined> {
+    this.count('inspectObject');
+    const object = this.objects.get(key);
+    if (object === undefined) return undefined;
+    // S3's ETag of an object written in one request: the MD5 of its bytes (unversioned bucket).
+    return { size: object.body.length, metadata: { ...object.metadata }, etag: etagOf(object.body) };
+  }
+
+  async deleteReplyFolder(prefix: string): Promise<void> {
+    this.count('deleteReplyFolder');
+    if (prefix === '') throw new Error('deleteReplyFolder needs a non-empty prefix');
     for (const key of [...this.objects.keys()]) if (key.startsWith(prefix)) this.objects.delete(key);
   }
 

@@ -1,4 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import { SessionCache } from '../../lambda/assembler/session-cache';
 import { CONFIG_ENV, type Config, loadConfig } from '../../lambda/config';
 import { createHandler } from '../../lambda/create-handler';
 import type { HandlerDeps } from '../../lambda/handlers/types';
@@ -49,6 +50,8 @@ export function makeTestBed(overrides: ConfigOverrides = {}, logger?: Logger): T
     logger: logger ?? new Logger({ logLevel: 'SILENT' }),
     now: clock.now,
     newSessionId,
+    // As composeDeps wires it: every handler test also runs Fragment's cached-record path.
+    sessionCache: new SessionCache(),
   };
   return { handler: createHandler(deps), deps, sessions, uploads, clock };
 }

@@ -176,7 +176,9 @@ describe('sessions list / show', () => {
     expect(detail?.session.staged).toEqual([
       expect.objectContaining({ start: 5 * MiB, end: 6 * MiB, level: 0 }),
     ]);
-    expect(detail?.parts).toEqual([{ partNumber: 1, etag: expect.any(String), size: 5 * MiB }]);
+    expect(detail?.parts).toEqual([
+      { partNumber: 1, etag: expect.any(String), size: 5 * MiB, checksum: expect.any(String) },
+    ]);
     expect(await showSession(admin, '{00000000-0000-4000-8000-000000000000}')).toBeUndefined();
   });
 });

@@ -66,7 +66,7 @@ describe('local server over raw TCP', () => {
     await env.destroy();
   });
 
-  /** RX-2 headers of features not built yet (BITS-Host-Id, upload-reply). */
+  /** RX-2 headers of features this plain-upload server does not use (upload-reply: upload-reply.test.ts). */
   const LATER_FEATURES = new Set(['bits-host-id', 'bits-host-id-fallback-timeout', 'bits-reply-url']);
 
   it.each([

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { errorCode } from '../../lambda/adapters/aws-errors';
@@ -8,6 +9,9 @@ import { type CallObservation, FaultInjector, InjectedCrash } from '../helpers/f
 
 // Emulator round trips are quick, but a full `npm test` runs many suites at once on two cores.
 jest.setTimeout(30_000);
+
+/** Base64 SHA-256 of one zero byte, the staged chunk written below. */
+const ONE_ZERO_BYTE_SHA256 = createHash('sha256').update(new Uint8Array(1)).digest('base64');
 
 describe('fault injection middleware on the real SDK clients', () => {
   let env: AwsTestEnv;
@@ -52,7 +56,9 @@ describe('fault injection middleware on the real SDK clients', () => {
     injector.configure({ seed: 7, rates: { 'fail-before': 1 } });
     const target = key();
     const store = new S3UploadStore(env.clients.s3, env.bucketName);
-    const outcome = await injector.invoke('put', () => store.putStagedChunk(target, new Uint8Array(1)));
+    const outcome = await injector.invoke('put', () =>
+      store.putStagedChunk(target, new Uint8Array(1), ONE_ZERO_BYTE_SHA256),
+    );
     expect(outcome.error).toBeInstanceOf(StoreUnavailableError);
     expect(outcome.faults).toEqual([{ kind: 'fail-before', command: 'PutObjectCommand', call: 1 }]);
     injector.configure({ seed: 7 });

@@ -43,7 +43,7 @@ const progress: SessionProgress = {
   partSize: 5_242_880,
   nextOffset: 10,
   partsDone: 0,
-  staged: [{ start: 0, end: 10, key: 'bits-staging/x/0-10-ab', checksum: 'c2hh', level: 0 }],
+  staged: [{ start: 0, end: 10, checksum: 'c2hh', level: 0 }],
   expiresAt: 1_700_000_100_001,
 };
 
@@ -143,7 +143,8 @@ describe('DynamoDbSessionStore commands', () => {
         ':partSize': 5_242_880,
         ':nextOffset': 10,
         ':partsDone': 0,
-        ':staged': progress.staged,
+        // One string per chunk: the item stays under 1 KB with the chunks of 1 MiB fragments.
+        ':staged': ['0 10 0 c2hh'],
         ':expiresAt': 1_700_000_100_001,
         ':ttl': 1_700_000_101 + TTL_MARGIN_SECONDS,
         ':open': 'open',
@@ -164,10 +165,44 @@ describe('DynamoDbSessionStore commands', () => {
         totalSize: 100,
         partSize: 5_242_880,
         nextOffset: 40,
-        staged: [{ start: 0, end: 40, key: 'k', checksum: 'c', level: 1 }],
+        // The map form that records held before chunks became strings is still read.
+        staged: [{ start: 0, end: 40, checksum: 'c', level: 1 }],
       },
     });
     expect(documents.calls()).toHaveLength(1);
+  });
+
+  it('leaves expiresAt and ttl alone when the progress names no new expiry', async () => {
+    documents.on(UpdateCommand).resolves({});
+    const { expiresAt: _, ...kept } = progress;
+    expect(await store.advanceSession(ID, { nextOffset: 0, now: 1 }, kept)).toEqual({ applied: true });
+    const input = documents.commandCalls(UpdateCommand)[0]?.args[0].input;
+    expect(input?.UpdateExpression).toBe(
+      'SET totalSize = :totalSize, partSize = :partSize, nextOffset = :nextOffset, ' +
+        'partsDone = :partsDone, staged = :staged',
+    );
+    expect(input?.ConditionExpression).toBe(
+      '#state = :open AND nextOffset = :expectedOffset AND expiresAt > :now',
+    );
+    expect(input?.ExpressionAttributeNames).toEqual({ '#state': 'state' });
+    expect(Object.keys(input?.ExpressionAttributeValues ?? {})).not.toContain(':expiresAt');
+  });
+
+  it('reads staged chunks stored as strings and refuses one that is not', async () => {
+    const item = (staged: unknown) => ({ ...session, pk: PK, sk: 'META', staged });
+    documents
+      .on(GetCommand)
+      .resolvesOnce({ Item: item(['8388608 9437184 2 n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=']) })
+      .resolvesOnce({ Item: item(['8388608 x 2 abc']) });
+    expect((await store.getSession(ID))?.staged).toEqual([
+      {
+        start: 8_388_608,
+        end: 9_437_184,
+        level: 2,
+        checksum: 'n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=',
+      },
+    ]);
+    await expect(store.getSession(ID)).rejects.toThrow(/not a staged chunk/);
   });
 
   it('answers applied: false without a record when the session does not exist', async () => {

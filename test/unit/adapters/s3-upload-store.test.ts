@@ -1,3 +1,6 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import * as zlib from 'node:zlib';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -17,7 +20,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
-import { S3UploadStore } from '../../../lambda/adapters/s3-upload-store';
+import { crc32Base64, crc32Table, S3UploadStore } from '../../../lambda/adapters/s3-upload-store';
 import {
   DestinationExistsError,
   InvalidPartsError,
@@ -50,7 +53,7 @@ const inputOf = <T>(calls: { args: [{ input: T }] }[], index = 0): T | undefined
   calls[index]?.args[0].input;
 
 describe('S3UploadStore multipart commands', () => {
-  it('creates the upload with the metadata that must end up on the object', async () => {
+  it('creates the upload with the metadata that must end up on the object and a full-object CRC32', async () => {
     s3.on(CreateMultipartUploadCommand).resolves({ UploadId: 'upload-9' });
     expect(await store.createMultipartUpload('uploads/a.bin', { 'bits-session-id': '{X}' })).toEqual({
       key: 'uploads/a.bin',
@@ -60,20 +63,86 @@ describe('S3UploadStore multipart commands', () => {
       Bucket: BUCKET,
       Key: 'uploads/a.bin',
       Metadata: { 'bits-session-id': '{X}' },
+      ChecksumAlgorithm: 'CRC32',
+      ChecksumType: 'FULL_OBJECT',
     });
   });
 
-  it('uploads a part and returns its ETag', async () => {
+  it('uploads a part with its CRC32 for S3 to verify and returns the ETag and the CRC32', async () => {
     s3.on(UploadPartCommand).resolves({ ETag: '"abc"' });
-    const body = new Uint8Array([1, 2, 3]);
-    expect(await store.uploadPart(upload, 4, body)).toBe('"abc"');
+    // The check value of CRC-32 (ISO-HDLC) is 0xCBF43926 for "123456789".
+    const body = Buffer.from('123456789');
+    expect(await store.uploadPart(upload, 4, body)).toEqual({ etag: '"abc"', checksum: 'y/Q5Jg==' });
     expect(inputOf(s3.commandCalls(UploadPartCommand))).toEqual({
       Bucket: BUCKET,
       Key: upload.key,
       UploadId: upload.uploadId,
       PartNumber: 4,
       Body: body,
-      ContentLength: 3,
+      ContentLength: 9,
+      ChecksumAlgorithm: 'CRC32',
+      ChecksumCRC32: 'y/Q5Jg==',
+    });
+  });
+
+  it('computes the same CRC32 without zlib.crc32 (Node releases before 20.15)', () => {
+    for (const body of [Buffer.from('123456789'), Buffer.alloc(0), Buffer.alloc(70_000, 0xc3)]) {
+      expect(crc32Table(body)).toBe(zlib.crc32(body));
+    }
+  });
+
+  it('encodes CRC32 as S3 does, big-endian in base64, for empty and large bodies alike', () => {
+    expect(crc32Base64(new Uint8Array(0))).toBe('AAAAAA==');
+    const large = Buffer.alloc(3 * 1024 * 1024, 0x5a);
+    expect(crc32Base64(large)).toBe(
+      Buffer.from(zlib.crc32(large).toString(16).padStart(8, '0'), 'hex').toString('base64'),
+    );
+  });
+
+  it("completes with the parts' CRC32s and a full-object checksum type when every part has one", async () => {
+    s3.on(CompleteMultipartUploadCommand).resolves({});
+    await store.completeMultipartUpload(
+      upload,
+      [
+        { partNumber: 1, etag: '"a"', checksum: 'AAAAAQ==' },
+        { partNumber: 2, etag: '"b"', checksum: 'AAAAAg==' },
+      ],
+      { overwrite: true },
+    );
+    expect(inputOf(s3.commandCalls(CompleteMultipartUploadCommand))).toEqual({
+      Bucket: BUCKET,
+      Key: upload.key,
+      UploadId: upload.uploadId,
+      MultipartUpload: {
+        Parts: [
+          { PartNumber: 1, ETag: '"a"', ChecksumCRC32: 'AAAAAQ==' },
+          { PartNumber: 2, ETag: '"b"', ChecksumCRC32: 'AAAAAg==' },
+        ],
+      },
+      ChecksumType: 'FULL_OBJECT',
+    });
+  });
+
+  it('completes without checksums when a part record has none (written before parts had one)', async () => {
+    s3.on(CompleteMultipartUploadCommand).resolves({});
+    await store.completeMultipartUpload(
+      upload,
+      [
+        { partNumber: 1, etag: '"a"', checksum: 'AAAAAQ==' },
+        { partNumber: 2, etag: '"b"' },
+      ],
+      { overwrite: true },
+    );
+    expect(inputOf(s3.commandCalls(CompleteMultipartUploadCommand))).toEqual({
+      Bucket: BUCKET,
+      Key: upload.key,
+      UploadId: upload.uploadId,
+      MultipartUpload: {
+        Parts: [
+          { PartNumber: 1, ETag: '"a"' },
+          { PartNumber: 2, ETag: '"b"' },
+        ],
+      },
     });
   });
 
@@ -176,6 +245,7 @@ describe('S3UploadStore whole objects', () => {
       Body: body,
       ContentLength: 0,
       Metadata: { a: 'b' },
+      ChecksumAlgorithm: 'CRC32',
       IfNoneMatch: '*',
     });
     expect(inputOf(calls, 1)).not.toHaveProperty('IfNoneMatch');
@@ -204,27 +274,50 @@ describe('S3UploadStore whole objects', () => {
 });
 
 describe('S3UploadStore staged chunks', () => {
-  it('reads a staged chunk to the end as a Uint8Array', async () => {
-    const bytes = new Uint8Array([9, 8, 7]);
-    const Body = { transformToByteArray: async () => bytes } as unknown as GetObjectCommandOutput['Body'];
+  const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('base64');
+
+  it('streams a staged chunk into the buffer given, piece by piece, with its length and SHA-256', async () => {
+    const pieces = [Buffer.from([9, 8, 7]), Buffer.from([6, 5])];
+    const Body = Readable.from(pieces) as unknown as GetObjectCommandOutput['Body'];
     s3.on(GetObjectCommand, { Bucket: BUCKET, Key: 'st/1' }).resolves({ Body });
-    expect(await store.getStagedChunk('st/1')).toBe(bytes);
+    const into = Buffer.alloc(5);
+    expect(await store.readStagedChunk('st/1', into)).toEqual({
+      length: 5,
+      sha256: sha256(Buffer.concat(pieces)),
+    });
+    expect([...into]).toEqual([9, 8, 7, 6, 5]);
+  });
+
+  it('reports the real length of a chunk longer than the buffer and writes nothing past it', async () => {
+    const Body = Readable.from([
+      Buffer.from([1, 2, 3]),
+      Buffer.from([4]),
+    ]) as unknown as GetObjectCommandOutput['Body'];
+    s3.on(GetObjectCommand).resolves({ Body });
+    const backing = Buffer.alloc(4, 0xee);
+    const read = await store.readStagedChunk('st/1', backing.subarray(0, 2));
+    expect(read).toEqual({ length: 4, sha256: sha256(Buffer.from([1, 2, 3, 4])) });
+    expect([...backing]).toEqual([1, 2, 0xee, 0xee]);
   });
 
   it('reports a missing staged chunk as StagedChunkMissingError', async () => {
     s3.on(GetObjectCommand).rejects(new NoSuchKey({ message: 'no', $metadata: { httpStatusCode: 404 } }));
-    await expect(store.getStagedChunk('st/2')).rejects.toBeInstanceOf(StagedChunkMissingError);
+    await expect(store.readStagedChunk('st/2', Buffer.alloc(1))).rejects.toBeInstanceOf(
+      StagedChunkMissingError,
+    );
   });
 
-  it('puts a staged chunk without metadata or conditions', async () => {
+  it('puts a staged chunk without metadata or conditions, with its SHA-256 for S3 to verify', async () => {
     s3.on(PutObjectCommand).resolves({});
     const body = new Uint8Array([1]);
-    await store.putStagedChunk('st/3', body);
+    await store.putStagedChunk('st/3', body, sha256(body));
     expect(inputOf(s3.commandCalls(PutObjectCommand))).toEqual({
       Bucket: BUCKET,
       Key: 'st/3',
       Body: body,
       ContentLength: 1,
+      ChecksumAlgorithm: 'SHA256',
+      ChecksumSHA256: sha256(body),
     });
   });
 
@@ -272,8 +365,8 @@ describe('S3UploadStore staged chunks', () => {
   });
 
   it.each([
-    ['putStagedChunk', () => store.putStagedChunk('k', new Uint8Array(1))],
-    ['getStagedChunk', () => store.getStagedChunk('k')],
+    ['putStagedChunk', () => store.putStagedChunk('k', new Uint8Array(1), 'bm90IGNoZWNrZWQgaGVyZQ==')],
+    ['readStagedChunk', () => store.readStagedChunk('k', Buffer.alloc(1))],
     ['headObject', () => store.headObject('k')],
     ['createMultipartUpload', () => store.createMultipartUpload('k', {})],
     ['uploadPart', () => store.uploadPart(upload, 1, new Uint8Array(1))],

@@ -42,7 +42,7 @@ function simulate(total: number, partSize: number, fragments: () => number): Sim
     const freshLength = Math.min(fragments(), total - nextOffset);
     const plan = planFragment({ total, partSize, partsDone, nextOffset, staged, freshLength });
     parts.push(...plan.parts);
-    const stage = plan.stage ? [{ ...plan.stage, key: `${plan.stage.start}`, checksum: '' }] : [];
+    const stage = plan.stage ? [{ ...plan.stage, checksum: '' }] : [];
     staged = [...plan.keep, ...stage];
     stagedBytes += plan.stage ? plan.stage.end - plan.stage.start : 0;
     partsDone = plan.partsDone;

@@ -1,5 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { ExpiredSessionSource } from '../../../lambda/cleanup/expired-sessions';
+import { SWEEP_METRICS, SweepMetrics } from '../../../lambda/cleanup/sweep-metrics';
 import {
   createSweeper,
   DEFAULT_SWEEPER_OPTIONS,
@@ -12,6 +13,7 @@ import type { HandlerDeps } from '../../../lambda/handlers/types';
 import type { MultipartUpload } from '../../../lambda/ports/upload-store';
 import { createSession, sendFragment, sendPacket } from '../../helpers/bits-client-steps';
 import { makeTestBed, type TestBed } from '../../helpers/test-deps';
+import { captureOutput, type EmfRecord, emfRecords, type OutputCapture } from '../observability/capture';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -353,5 +355,193 @@ describe('loadSweeperSettings', () => {
     expect(() => loadSweeperSettings({ [SWEEPER_ENV.graceSeconds]: '10' })).toThrow(ConfigError);
     expect(() => loadSweeperSettings({ [SWEEPER_ENV.maxSessions]: '0' })).toThrow(SWEEPER_ENV.maxSessions);
     expect(() => loadSweeperSettings({ [SWEEPER_ENV.pageSize]: 'ten' })).toThrow(SWEEPER_ENV.pageSize);
+  });
+});
+
+describe('the sweeper metrics', () => {
+  let out: OutputCapture;
+  beforeEach(() => {
+    out = captureOutput();
+  });
+  afterEach(() => {
+    out.restore();
+    // Powertools warns on stderr (invalid values, dimension trouble, empty flushes): none expected.
+    expect(out.stderr()).toBe('');
+  });
+
+  /** The one EMF line each run writes. */
+  const runLines = (): EmfRecord[] => emfRecords(out.json());
+  const values = (record: EmfRecord | undefined) =>
+    Object.fromEntries(Object.keys(SWEEP_METRICS).map((name) => [name, record?.values[name]]));
+
+  it('publishes one EMF line per run in the BitsUpload namespace under (service), every metric a Count', async () => {
+    const bed = newBed();
+    const abandoned = await sessionWithStorage(bed, '/up/abandoned.bin');
+    const cancelled = await createSession(bed.handler, '/up/cancelled.bin');
+    expect((await sendPacket(bed.handler, 'Cancel-Session', cancelled)).status).toBe(200);
+    bed.clock.advance(TOMBSTONE_SECONDS + GRACE_SECONDS);
+
+    const report = await createSweeper(
+      bed.deps,
+      listedSource(() => [abandoned, cancelled, '{unknown}']),
+      options,
+      new SweepMetrics(),
+    )();
+
+    expect(report).toMatchObject({ discarded: 1, forgotten: 1, skipped: 1, left: 0 });
+    const lines = runLines();
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({
+      namespace: 'BitsUpload',
+      dimensionSets: [['service']],
+      units: {
+        ExpiredSessionsFound: 'Count',
+        SessionsSwept: 'Count',
+        TombstonesForgotten: 'Count',
+        SweepFailures: 'Count',
+        ExpiredSessionsLeft: 'Count',
+      },
+    });
+    expect(lines[0]?.values.service).toBe('bits-upload');
+    expect(values(lines[0])).toEqual({
+      ExpiredSessionsFound: 3,
+      SessionsSwept: 1,
+      TombstonesForgotten: 1,
+      SweepFailures: 0,
+      ExpiredSessionsLeft: 0,
+    });
+  });
+
+  it('publishes zeros when nothing has expired, so the stuck-sessions alarm can recover', async () => {
+    const bed = newBed();
+    await createSweeper(
+      bed.deps,
+      listedSource(() => []),
+      options,
+      new SweepMetrics(),
+    )();
+    expect(values(runLines()[0])).toEqual({
+      ExpiredSessionsFound: 0,
+      SessionsSwept: 0,
+      TombstonesForgotten: 0,
+      SweepFailures: 0,
+      ExpiredSessionsLeft: 0,
+    });
+  });
+
+  it('counts what a run stopped at max-sessions left, to the end of the scan', async () => {
+    const bed = newBed();
+    const ids: string[] = [];
+    for (let index = 0; index < 5; index += 1) ids.push(await createSession(bed.handler, `/up/${index}`));
+    bed.clock.advance(TIMEOUT_SECONDS + GRACE_SECONDS);
+    const sweep = createSweeper(
+      bed.deps,
+      listedSource(() => ids, 2),
+      { ...options, maxSessions: 2 },
+      new SweepMetrics(),
+    );
+
+    expect(await sweep()).toMatchObject({ pages: 3, discarded: 2, left: 3, stoppedBy: 'max-sessions' });
+    expect(values(runLines()[0])).toMatchObject({
+      ExpiredSessionsFound: 5,
+      SessionsSwept: 2,
+      ExpiredSessionsLeft: 3,
+    });
+  });
+
+  it('still succeeds when the scan fails while only counting what max-sessions left', async () => {
+    const bed = newBed();
+    const ids = [await createSession(bed.handler, '/up/a'), await createSession(bed.handler, '/up/b')];
+    bed.clock.advance(TIMEOUT_SECONDS + GRACE_SECONDS);
+    const source: ExpiredSessionSource = {
+      forget: async () => undefined,
+      async *pages() {
+        yield ids;
+        throw new Error('Scan throttled');
+      },
+    };
+
+    const report = await createSweeper(
+      bed.deps,
+      source,
+      { ...options, maxSessions: 1 },
+      new SweepMetrics(),
+    )();
+
+    expect(report).toMatchObject({ discarded: 1, left: 1, stoppedBy: 'max-sessions', complete: false });
+    expect(values(runLines()[0])).toMatchObject({ SessionsSwept: 1, ExpiredSessionsLeft: 1 });
+  });
+
+  it('counts only the rest of the page in hand when a run stops at its deadline', async () => {
+    const bed = newBed();
+    const ids: string[] = [];
+    for (let index = 0; index < 5; index += 1) ids.push(await createSession(bed.handler, `/up/${index}`));
+    bed.clock.advance(TIMEOUT_SECONDS + GRACE_SECONDS);
+    let remainingMs = 60_000;
+    const context = { getRemainingTimeInMillis: () => remainingMs };
+    const source = listedSource(() => ids, 2);
+    const sweep = createSweeper(bed.deps, source, options, new SweepMetrics());
+    // Time runs out after the first session: the second one of the page is left, the scan stops.
+    const getSession = bed.sessions.getSession.bind(bed.sessions);
+    bed.sessions.getSession = async (id: string) => {
+      remainingMs = options.reserveMs - 1;
+      return getSession(id);
+    };
+
+    expect(await sweep(undefined, context)).toMatchObject({
+      pages: 1,
+      discarded: 1,
+      left: 1,
+      stoppedBy: 'deadline',
+    });
+    expect(values(runLines()[0])).toMatchObject({ ExpiredSessionsFound: 2, ExpiredSessionsLeft: 1 });
+  });
+
+  it('publishes the failures of a run before it ends with SweepIncompleteError', async () => {
+    const bed = newBed();
+    const broken = await createSession(bed.handler, '/up/broken.bin');
+    const fine = await createSession(bed.handler, '/up/fine.bin');
+    bed.clock.advance(TIMEOUT_SECONDS + GRACE_SECONDS);
+    const brokenUpload = (await bed.sessions.getSession(broken))?.uploadId;
+    const abort = bed.uploads.abortMultipartUpload.bind(bed.uploads);
+    bed.uploads.abortMultipartUpload = async (upload: MultipartUpload) => {
+      if (upload.uploadId === brokenUpload) throw new Error('S3 refused');
+      return abort(upload);
+    };
+
+    await expect(
+      createSweeper(
+        bed.deps,
+        listedSource(() => [broken, fine]),
+        options,
+        new SweepMetrics(),
+      )(),
+    ).rejects.toBeInstanceOf(SweepIncompleteError);
+    expect(values(runLines()[0])).toEqual({
+      ExpiredSessionsFound: 2,
+      SessionsSwept: 1,
+      TombstonesForgotten: 0,
+      SweepFailures: 1,
+      ExpiredSessionsLeft: 1,
+    });
+  });
+
+  it('reports the run as usual when publishing its metrics fails', async () => {
+    const bed = newBed();
+    const id = await createSession(bed.handler);
+    bed.clock.advance(TIMEOUT_SECONDS + GRACE_SECONDS);
+    const broken = {
+      publish: () => {
+        throw new Error('stdout closed');
+      },
+    };
+    expect(
+      await createSweeper(
+        bed.deps,
+        listedSource(() => [id]),
+        options,
+        broken,
+      )(),
+    ).toMatchObject({ discarded: 1, complete: true });
   });
 });

@@ -73,6 +73,27 @@ describe('serializeResponse', () => {
     expect(body).toBeUndefined();
   });
 
+  it('answers HEAD with the Content-Length a GET would carry when the application gives one without a body', () => {
+    const reply = serializeResponse(
+      { statusCode: 200, headers: { 'Content-Length': '10240' } },
+      { close: false, headOnly: true },
+    );
+    expect(text(reply.head)).toContain('\r\nContent-Length: 10240\r\n');
+    expect(text(reply.head).match(/Content-Length/g)).toHaveLength(1);
+    expect(reply.body).toBeUndefined();
+    // Not for GET, and not a value that is no length.
+    const get = serializeResponse(
+      { statusCode: 200, headers: { 'Content-Length': '10240' } },
+      { close: false },
+    );
+    expect(text(get.head)).toContain('\r\nContent-Length: 0\r\n');
+    const bogus = serializeResponse(
+      { statusCode: 200, headers: { 'Content-Length': '1e3' } },
+      { close: false, headOnly: true },
+    );
+    expect(text(bogus.head)).toContain('\r\nContent-Length: 0\r\n');
+  });
+
   it('refuses to write a header that could split the response, a non-token name or a bad status', () => {
     const attempt = (statusCode: number, headers: Record<string, string>) => () =>
       serializeResponse({ statusCode, headers }, { close: false });

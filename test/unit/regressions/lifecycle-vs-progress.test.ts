@@ -36,9 +36,9 @@ describe('regression: S3 lifecycle horizon vs. progress-based session expiry', (
       return upload;
     };
     const stage = bed.uploads.putStagedChunk.bind(bed.uploads);
-    bed.uploads.putStagedChunk = async (key, body) => {
+    bed.uploads.putStagedChunk = async (key, body, sha256) => {
       born.set(`object:${key}`, bed.clock.now());
-      return stage(key, body);
+      return stage(key, body, sha256);
     };
     const applyLifecycle = () => {
       const horizon = bed.clock.now() - lifecycleDays * DAY_MS;
