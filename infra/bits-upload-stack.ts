@@ -6,7 +6,10 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { AlbFront } from './constructs/alb-front';
 import { BitsFunction } from './constructs/bits-function';
+import { CleanupSweeper } from './constructs/cleanup-sweeper';
 import { HttpApiFront } from './constructs/http-api-front';
+import { Monitoring } from './constructs/monitoring';
+import { UploadEvents } from './constructs/upload-events';
 import { AccessLogsBucket, UploadStorage } from './constructs/upload-storage';
 import {
   type BitsUploadSettings,
@@ -24,6 +27,10 @@ export interface BitsUploadStackProps extends StackProps, BitsUploadSettings {
   readonly vpc?: ec2.IVpc;
   /** Prebuilt function code; unset bundles lambda/index.ts with the local esbuild. */
   readonly functionCode?: lambda.Code;
+  /** Prebuilt sweeper code; unset bundles lambda/cleanup/index.ts with the local esbuild. */
+  readonly sweeperCode?: lambda.Code;
+  /** Prebuilt code of the example consumer; unset bundles consumers/example/index.ts. */
+  readonly exampleConsumerCode?: lambda.Code;
 }
 
 /**
@@ -35,6 +42,12 @@ export class BitsUploadStack extends Stack {
   readonly storage: UploadStorage;
   readonly handler: BitsFunction;
   readonly front: HttpApiFront | AlbFront;
+  /** The abandoned-session sweeper (lambda/cleanup/README.md). */
+  readonly sweeper: CleanupSweeper;
+  /** Dashboard, alarms and the optional alarm topic (README "Operations"). */
+  readonly monitoring: Monitoring;
+  /** The finished-upload rule and the example consumer (README "S3 events and object metadata"). */
+  readonly uploadEvents: UploadEvents;
 
   constructor(scope: Construct, id: string, props: BitsUploadStackProps = {}) {
     super(scope, id, props);
@@ -65,7 +78,9 @@ export class BitsUploadStack extends Stack {
 
     this.storage = new UploadStorage(this, 'Storage', {
       stagingPrefix: config.stagingPrefix,
+      replyPrefix: config.replyPrefix,
       lifecycleDays: settings.lifecycleDays,
+      replyLifecycleDays: settings.replyLifecycleDays,
       removalPolicy: settings.removalPolicy,
       deletionProtection: settings.deletionProtection,
       versioned: settings.versioned,
@@ -89,6 +104,25 @@ export class BitsUploadStack extends Stack {
       tracing: settings.tracing,
       ...(props.functionCode === undefined ? {} : { code: props.functionCode }),
       ...(settings.authParameter === undefined ? {} : { authParameter: settings.authParameter }),
+      ...(config.notificationType === 'none'
+        ? {}
+        : {
+            notifications: { replyPrefix: config.replyPrefix, functionArn: config.notificationFunction },
+          }),
+    });
+
+    this.uploadEvents = new UploadEvents(this, 'UploadEvents', {
+      bucket: this.storage.bucket,
+      keyPrefix: config.keyPrefix,
+      logRetention: settings.logRetention,
+      removalPolicy: settings.removalPolicy,
+      ...(encryptionKey === undefined ? {} : { encryptionKey }),
+      ...(settings.exampleConsumer
+        ? {
+            exampleConsumer:
+              props.exampleConsumerCode === undefined ? {} : { code: props.exampleConsumerCode },
+          }
+        : {}),
     });
 
     const common = {
@@ -103,6 +137,7 @@ export class BitsUploadStack extends Stack {
             ...common,
             ...(props.vpc === undefined ? {} : { vpc: props.vpc }),
             ...(accessLogsBucket === undefined ? {} : { accessLogsBucket }),
+            replyDownloads: config.notificationType !== 'none',
           })
         : new HttpApiFront(this, 'HttpApi', {
             ...common,
@@ -110,6 +145,32 @@ export class BitsUploadStack extends Stack {
             authMode: config.authMode,
           });
     this.warnAboutAuth(settings);
+
+    this.sweeper = new CleanupSweeper(this, 'Sweeper', {
+      table: this.storage.table,
+      bucket: this.storage.bucket,
+      ...(encryptionKey === undefined ? {} : { encryptionKey }),
+      keyPrefix: config.keyPrefix,
+      stagingPrefix: config.stagingPrefix,
+      replyPrefix: config.replyPrefix,
+      environment: settings.functionEnvironment,
+      sweeperEnvironment: settings.sweeper.environment,
+      interval: Duration.minutes(settings.sweeper.intervalMinutes),
+      logRetention: settings.logRetention,
+      removalPolicy: settings.removalPolicy,
+      tracing: settings.tracing,
+      ...(props.sweeperCode === undefined ? {} : { code: props.sweeperCode }),
+    });
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      handler: this.handler.function,
+      sweeper: this.sweeper.function,
+      table: this.storage.table,
+      front: this.front,
+      sweepInterval: Duration.minutes(settings.sweeper.intervalMinutes),
+      front5xxPercent: settings.alarms.front5xxPercent,
+      ...(settings.alarms.topicArn === undefined ? {} : { alarmTopicArn: settings.alarms.topicArn }),
+      ...(settings.alarms.email === undefined ? {} : { alarmEmail: settings.alarms.email }),
+    });
 
     new CfnOutput(this, 'UploadUrl', {
       description: 'BITS upload URL: append the destination path',
@@ -119,6 +180,17 @@ export class BitsUploadStack extends Stack {
     new CfnOutput(this, 'TableName', { value: this.storage.table.tableName });
     new CfnOutput(this, 'Front', { description: 'http-api or alb', value: settings.front });
     new CfnOutput(this, 'AuthMode', { description: 'none, basic or upstream', value: config.authMode });
+    new CfnOutput(this, 'SweeperFunctionName', {
+      description: 'The abandoned-session sweeper; its log group holds one "sweep done" line per run',
+      value: this.sweeper.function.functionName,
+    });
+    new CfnOutput(this, 'DashboardName', { value: this.monitoring.dashboard.dashboardName });
+    if (this.monitoring.topic !== undefined) {
+      new CfnOutput(this, 'AlarmTopicArn', {
+        description: 'Every alarm notifies this topic on ALARM and OK',
+        value: this.monitoring.topic.topicArn,
+      });
+    }
     if (this.front.dnsTarget !== undefined && settings.customDomain !== undefined) {
       new CfnOutput(this, 'DnsTarget', {
         description: `Point ${settings.customDomain.domainName} here (CNAME or alias)`,

@@ -1,13 +1,18 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Node } from 'constructs';
+import { DEFAULT_SWEEPER_OPTIONS } from '../lambda/cleanup/sweeper';
+import { loadSweeperSettings, SWEEPER_ENV } from '../lambda/cleanup/sweeper-config';
 import {
   AUTH_MODES,
   type AuthMode,
   CONFIG_ENV,
   type Config,
   DEFAULT_MAX_FRAGMENT_SIZE,
+  FUNCTION_TIMEOUT_SECONDS,
   loadConfig,
+  NOTIFICATION_TYPES,
+  type NotificationType,
 } from '../lambda/config';
 
 export const FRONTS = ['http-api', 'alb'] as const;
@@ -34,11 +39,8 @@ export const FRONT_MAX_FRAGMENT_SIZE: Readonly<Record<Front, number>> = {
   alb: ALB_MAX_FRAGMENT_SIZE,
 };
 
-/**
- * The API Gateway HTTP API integration timeout is 30 s (platform.md §2); the function must give up
- * first so the client sees our answer, not a gateway 503. The ALB front uses the same bound.
- */
-export const FUNCTION_TIMEOUT_SECONDS = 29;
+/** Defined with the function's configuration, which the local server's request budget shares. */
+export { FUNCTION_TIMEOUT_SECONDS };
 
 /** S3 lifecycle rules run once a day; one extra day keeps them from racing a session that is still alive. */
 export const LIFECYCLE_MARGIN_SECONDS = 24 * 3600;
@@ -107,6 +109,28 @@ export interface BitsUploadSettings {
   readonly principalPrefix?: boolean;
   /** Open sessions one principal may hold; 0 is unlimited. @default 0 */
   readonly maxSessionsPerPrincipal?: number;
+  /** Minutes between runs of the abandoned-session sweeper. @default 15 */
+  readonly sweepIntervalMinutes?: number;
+  /** The sweeper handles a record this long after it expired; at least 30 (BITS_SWEEP_GRACE_SECONDS). @default 300 */
+  readonly sweepGraceSeconds?: number;
+  /** An existing SNS topic (standard, same region) that every alarm notifies. */
+  readonly alarmTopicArn?: string;
+  /** Create an SNS topic for the alarms with this email address subscribed. */
+  readonly alarmEmail?: string;
+  /** Front 5xx answers, in percent of requests, that raise the front 5xx alarm. @default 10 */
+  readonly alarm5xxPercent?: number;
+  /** Deploy consumers/example as the target of the finished-upload rule. @default true */
+  readonly exampleConsumer?: boolean;
+  /** Upload-reply: call an application after the final fragment (`by-reference`, `by-value`). @default 'none' */
+  readonly notificationType?: NotificationType;
+  /** The application as an http(s) URL; with a type other than none, this or notificationFunctionArn. */
+  readonly notificationUrl?: string;
+  /** The application as a Lambda function ARN (a version or alias qualifier allowed); the function may invoke exactly it. */
+  readonly notificationFunctionArn?: string;
+  /** The application must answer within this many seconds. @default 20 */
+  readonly notificationTimeoutSeconds?: number;
+  /** Replies to uploads; expired by a lifecycle rule. @default 'bits-replies/' */
+  readonly replyPrefix?: string;
 }
 
 /** Every setting resolved: props, then context, then defaults; validated. */
@@ -125,10 +149,30 @@ export interface ResolvedSettings {
   readonly customDomain: { readonly domainName: string; readonly certificateArn: string } | undefined;
   /** The SSM parameter of Basic users and its key, when authMode is 'basic'. */
   readonly authParameter: { readonly name: string; readonly keyArn: string | undefined } | undefined;
+  /** Whether the example consumer is the finished-upload rule's target. */
+  readonly exampleConsumer: boolean;
   /** What the function will load, validated by its own loadConfig. */
   readonly config: Config;
+  /** The abandoned-session sweeper: its schedule and its own variables (BITS_SWEEP_*). */
+  readonly sweeper: {
+    readonly intervalMinutes: number;
+    readonly graceSeconds: number;
+    readonly environment: Readonly<Record<string, string>>;
+  };
+  /** Where alarms notify (at most one of the two) and the thresholds that are settings. */
+  readonly alarms: {
+    readonly topicArn: string | undefined;
+    readonly email: string | undefined;
+    readonly front5xxPercent: number;
+  };
   /** Lifecycle age (days) after which incomplete uploads are aborted and staged chunks expire. */
   readonly lifecycleDays: number;
+  /**
+   * Lifecycle age (days) of objects under the reply prefix: longer than a session holding a reply
+   * can live after they are written (a whole session timeout from its Complete, past the maximum
+   * session age if need be).
+   */
+  readonly replyLifecycleDays: number;
   /** The function's environment for CONFIG_ENV, table and bucket names excluded. */
   readonly functionEnvironment: Readonly<Record<string, string>>;
 }
@@ -204,6 +248,17 @@ const CONTEXT_READERS: { readonly [K in keyof Required<BitsUploadSettings>]: Rea
     authCacheSeconds: readInteger,
     principalPrefix: readBoolean,
     maxSessionsPerPrincipal: readInteger,
+    sweepIntervalMinutes: readInteger,
+    sweepGraceSeconds: readInteger,
+    alarmTopicArn: readString,
+    alarmEmail: readString,
+    alarm5xxPercent: readInteger,
+    exampleConsumer: readBoolean,
+    notificationType: readOneOf(NOTIFICATION_TYPES),
+    notificationUrl: readString,
+    notificationFunctionArn: readString,
+    notificationTimeoutSeconds: readInteger,
+    replyPrefix: readString,
   };
 
 /** The context keys the stack reads (README-config.md). */
@@ -261,8 +316,14 @@ export function resolveSettings(props: BitsUploadSettings, context: BitsUploadSe
     authCacheSeconds: merged.authCacheSeconds,
     principalPrefix: merged.principalPrefix,
     maxSessionsPerPrincipal: merged.maxSessionsPerPrincipal,
+    notificationType: merged.notificationType,
+    notificationUrl: merged.notificationUrl,
+    notificationFunction: merged.notificationFunctionArn,
+    notificationTimeoutSeconds: merged.notificationTimeoutSeconds,
+    replyPrefix: merged.replyPrefix,
   };
   checkAuth(front, merged);
+  checkNotifications(merged);
   const env: Record<string, string> = {
     // Placeholders: the real names are tokens, known only at deploy time.
     [CONFIG_ENV.tableName]: 'table',
@@ -305,6 +366,8 @@ export function resolveSettings(props: BitsUploadSettings, context: BitsUploadSe
 
   return {
     front,
+    sweeper: resolveSweeper(merged),
+    alarms: resolveAlarms(merged),
     kms: merged.kms ?? false,
     removalPolicy: merged.removalPolicy === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
     // Protection would make a `destroy` stack undeletable, so it follows the removal policy unless set.
@@ -322,9 +385,20 @@ export function resolveSettings(props: BitsUploadSettings, context: BitsUploadSe
     customDomain:
       domainName === undefined || certificateArn === undefined ? undefined : { domainName, certificateArn },
     authParameter,
+    // On by default: one short invocation per finished upload (not per fragment), whose log line
+    // is an audit record of who uploaded what; users replace it with their own target.
+    exampleConsumer: merged.exampleConsumer ?? true,
     config,
     // Sessions never outlive maxSessionAgeSeconds from creation, which is what lifecycle rules count from.
     lifecycleDays: Math.max(1, Math.ceil((config.maxSessionAgeSeconds + LIFECYCLE_MARGIN_SECONDS) / 86_400)),
+    // Replies are written after Complete, which gives the session a whole session timeout more.
+    replyLifecycleDays: Math.max(
+      1,
+      Math.ceil(
+        (Math.max(config.maxSessionAgeSeconds, config.sessionTimeoutSeconds) + LIFECYCLE_MARGIN_SECONDS) /
+          86_400,
+      ),
+    ),
     functionEnvironment: {
       [CONFIG_ENV.keyPrefix]: config.keyPrefix,
       [CONFIG_ENV.stagingPrefix]: config.stagingPrefix,
@@ -342,8 +416,93 @@ export function resolveSettings(props: BitsUploadSettings, context: BitsUploadSe
       [CONFIG_ENV.authCacheSeconds]: String(config.authCacheSeconds),
       [CONFIG_ENV.principalPrefix]: String(config.principalPrefix),
       [CONFIG_ENV.maxSessionsPerPrincipal]: String(config.maxSessionsPerPrincipal),
+      [CONFIG_ENV.notificationType]: config.notificationType,
+      ...(config.notificationUrl === undefined
+        ? {}
+        : { [CONFIG_ENV.notificationUrl]: config.notificationUrl }),
+      ...(config.notificationFunction === undefined
+        ? {}
+        : { [CONFIG_ENV.notificationFunction]: config.notificationFunction }),
+      [CONFIG_ENV.notificationTimeoutSeconds]: String(config.notificationTimeoutSeconds),
+      [CONFIG_ENV.replyPrefix]: config.replyPrefix,
     },
   };
+}
+
+/** The sweeper's schedule, and its variables checked by the sweeper's own loadSweeperSettings. */
+function resolveSweeper(merged: BitsUploadSettings): ResolvedSettings['sweeper'] {
+  // Up to 6 hours: the stuck-sessions alarm spans four intervals, and CloudWatch limits an alarm to a day.
+  const intervalMinutes = positiveInteger('sweepIntervalMinutes', merged.sweepIntervalMinutes ?? 15, 1, 360);
+  const environment = {
+    [SWEEPER_ENV.graceSeconds]: String(merged.sweepGraceSeconds ?? DEFAULT_SWEEPER_OPTIONS.graceSeconds),
+  };
+  try {
+    const { options } = loadSweeperSettings(environment);
+    return { intervalMinutes, graceSeconds: options.graceSeconds, environment };
+  } catch (error) {
+    throw new SettingsError(`invalid sweeper setting: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** CloudWatch alarms publish to standard topics only (not FIFO). */
+const SNS_TOPIC_ARN = /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/;
+const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+
+function resolveAlarms(merged: BitsUploadSettings): ResolvedSettings['alarms'] {
+  const { alarmTopicArn: topicArn, alarmEmail: email } = merged;
+  if (topicArn !== undefined && email !== undefined) {
+    throw new SettingsError(
+      'give alarmTopicArn or alarmEmail, not both: subscribe the address to the existing topic instead',
+    );
+  }
+  if (topicArn !== undefined && !SNS_TOPIC_ARN.test(topicArn)) {
+    throw new SettingsError(`alarmTopicArn must be the ARN of a standard SNS topic, got ${topicArn}`);
+  }
+  if (email !== undefined && !EMAIL.test(email)) {
+    throw new SettingsError(`alarmEmail must be an email address, got ${email}`);
+  }
+  return {
+    topicArn,
+    email,
+    front5xxPercent: positiveInteger('alarm5xxPercent', merged.alarm5xxPercent ?? 10, 1, 100),
+  };
+}
+
+/** The bound BITS puts on the URLs it handles (MC-BUP §2.2.1.2), applied to the application's URL too. */
+export const MAX_NOTIFICATION_URL_CHARS = 2200;
+
+/**
+ * Full Lambda function ARNs, optionally qualified: the function's role is granted
+ * lambda:InvokeFunction on exactly this ARN, which a bare name or partial ARN cannot express.
+ */
+const LAMBDA_FUNCTION_ARN =
+  /^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:(\$LATEST|[A-Za-z0-9_-]{1,128}))?$/;
+
+/**
+ * The notification settings, in terms of context keys (loadConfig checks them again, in terms of
+ * variables): one application when notifications are on, none when off.
+ */
+function checkNotifications(merged: BitsUploadSettings): void {
+  const { notificationUrl: url, notificationFunctionArn: arn } = merged;
+  const on = (merged.notificationType ?? 'none') !== 'none';
+  if (on && (url === undefined) === (arn === undefined)) {
+    throw new SettingsError(
+      `notificationType=${merged.notificationType} needs exactly one of notificationUrl and notificationFunctionArn`,
+    );
+  }
+  if (!on && (url !== undefined || arn !== undefined)) {
+    throw new SettingsError(
+      'notificationUrl and notificationFunctionArn go with notificationType by-reference or by-value',
+    );
+  }
+  if (url !== undefined && (url.length > MAX_NOTIFICATION_URL_CHARS || !/^https?:\/\/[^/?#\s]/i.test(url))) {
+    throw new SettingsError(
+      `notificationUrl must be an http or https URL of at most ${MAX_NOTIFICATION_URL_CHARS} characters`,
+    );
+  }
+  if (arn !== undefined && !LAMBDA_FUNCTION_ARN.test(arn)) {
+    throw new SettingsError(`notificationFunctionArn must be a Lambda function ARN, got ${arn}`);
+  }
 }
 
 /** KMS key ARNs: the key (not an alias) the parameter is encrypted with. */

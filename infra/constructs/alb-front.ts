@@ -6,9 +6,18 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { replyUrlFor } from '../../lambda/protocol/reply';
 
 /** Methods the listener rule forwards: BITS_POST, and POST for method-rewriting proxies (platform.md §1). */
 export const ALB_FORWARDED_METHODS = ['BITS_POST', 'POST'];
+
+/** Upload-reply: clients download replies with GET (and may ask HEAD) from the reply URL. */
+export const ALB_REPLY_METHODS = ['GET', 'HEAD'];
+/**
+ * Where reply URLs point: the relative BITS-Reply-URL resolved against the upload URL, so under any
+ * directory (`*` also matches `/` and nothing).
+ */
+export const ALB_REPLY_PATH_PATTERN = `*/${replyUrlFor('*')}`;
 
 export interface AlbFrontProps {
   readonly handler: lambda.IFunction;
@@ -20,6 +29,8 @@ export interface AlbFrontProps {
   readonly customDomain?: { readonly domainName: string; readonly certificateArn: string };
   /** Receives ALB access logs when the stack's region is known at synthesis. */
   readonly accessLogsBucket?: s3.IBucket;
+  /** Forward reply downloads (GET/HEAD on reply URLs) too: set when notifications are on. */
+  readonly replyDownloads?: boolean;
 }
 
 /**
@@ -99,11 +110,22 @@ export class AlbFront extends Construct {
     }
     this.dnsTarget = this.loadBalancer.loadBalancerDnsName;
 
-    this.listener.addTargets('Handler', {
+    const targetGroup = this.listener.addTargets('Handler', {
       priority: 10,
       conditions: [elbv2.ListenerCondition.httpRequestMethods(ALB_FORWARDED_METHODS)],
       targets: [new LambdaTarget(props.handler)],
     });
+    if (props.replyDownloads === true) {
+      // Only reply paths: every other GET still gets the fixed 404 without invoking the function.
+      this.listener.addAction('Replies', {
+        priority: 20,
+        conditions: [
+          elbv2.ListenerCondition.httpRequestMethods(ALB_REPLY_METHODS),
+          elbv2.ListenerCondition.pathPatterns([ALB_REPLY_PATH_PATTERN]),
+        ],
+        action: elbv2.ListenerAction.forward([targetGroup]),
+      });
+    }
   }
 
   private createVpc(props: AlbFrontProps): ec2.Vpc {

@@ -1,51 +1,17 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { type CfnResource, Duration, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
-import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { OWNER_INDEX } from '../../lambda/adapters/dynamodb-session-store';
 import { CONFIG_ENV } from '../../lambda/config';
+import { TRACING_ENV } from '../../lambda/observability/tracing';
 import { FUNCTION_TIMEOUT_SECONDS } from '../settings';
-
-/**
- * How the function is bundled, shared with the bundle test so it measures what ships. The runtime
- * provides the AWS SDK v3, so `@aws-sdk/*` stays out of the bundle.
- */
-export const LAMBDA_BUNDLING = {
-  minify: true,
-  sourceMap: true,
-  target: 'node22',
-  externalModules: ['@aws-sdk/*'],
-} as const;
-
-/** The project root: the nearest folder above `start` holding package-lock.json. */
-export function findProjectRoot(start: string = __dirname): string {
-  for (let dir = path.resolve(start); ; dir = path.dirname(dir)) {
-    if (fs.existsSync(path.join(dir, 'package-lock.json'))) return dir;
-    if (path.dirname(dir) === dir) throw new Error(`no package-lock.json above ${start}`);
-  }
-}
-
-/** NodejsFunction props that make esbuild bundle lambda/index.ts locally (no Docker). */
-function bundledEntry(root: string): nodejs.NodejsFunctionProps {
-  return {
-    entry: path.join(root, 'lambda', 'index.ts'),
-    handler: 'handler',
-    projectRoot: root,
-    depsLockFilePath: path.join(root, 'package-lock.json'),
-    bundling: {
-      ...LAMBDA_BUNDLING,
-      externalModules: [...LAMBDA_BUNDLING.externalModules],
-      forceDockerBundling: false,
-    },
-  };
-}
+import { functionCode, ownLogsAndRole } from './function-parts';
 
 export interface BitsFunctionProps {
   readonly table: dynamodb.ITableV2;
@@ -65,6 +31,11 @@ export interface BitsFunctionProps {
   readonly code?: lambda.Code;
   /** The SSM SecureString parameter of Basic users (authMode basic), and its customer-managed key if any. */
   readonly authParameter?: { readonly name: string; readonly keyArn: string | undefined };
+  /**
+   * Upload-reply, when notifications are on: replies live under `replyPrefix`, and an application
+   * that is a Lambda function (`functionArn`) is invoked by this function. Unset: no grant for either.
+   */
+  readonly notifications?: { readonly replyPrefix: string; readonly functionArn: string | undefined };
 }
 
 /** The BITS handler with its log group and a role holding only what the adapters call. */
@@ -76,16 +47,11 @@ export class BitsFunction extends Construct {
   constructor(scope: Construct, id: string, props: BitsFunctionProps) {
     super(scope, id);
 
-    this.logGroup = new logs.LogGroup(this, 'Logs', {
-      retention: props.logRetention,
+    ({ logGroup: this.logGroup, role: this.role } = ownLogsAndRole(this, {
+      logRetention: props.logRetention,
       removalPolicy: props.removalPolicy,
-    });
-    // Own role instead of AWSLambdaBasicExecutionRole: log writes go to this log group only.
-    this.role = new iam.Role(this, 'Role', {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: 'BITS upload handler',
-    });
-    this.logGroup.grantWrite(this.role);
+    }));
 
     this.function = new nodejs.NodejsFunction(this, 'Handler', {
       description: 'BITS upload server',
@@ -100,13 +66,13 @@ export class BitsFunction extends Construct {
       role: this.role,
       logGroup: this.logGroup,
       tracing: props.tracing ? lambda.Tracing.ACTIVE : lambda.Tracing.DISABLED,
-      ...(props.code === undefined
-        ? bundledEntry(findProjectRoot())
-        : { code: props.code, handler: 'index.handler' }),
+      ...functionCode(['lambda', 'index.ts'], props.code),
       environment: {
         [CONFIG_ENV.tableName]: props.table.tableName,
         [CONFIG_ENV.bucketName]: props.bucket.bucketName,
         ...props.environment,
+        // Powertools Tracer captures the SDK clients only with this set (lambda/observability/tracing.ts).
+        ...(props.tracing ? { [TRACING_ENV]: 'true' } : {}),
         NODE_OPTIONS: '--enable-source-maps',
       },
     });
@@ -129,6 +95,7 @@ export class BitsFunction extends Construct {
     }
     this.grantBucketAccess(props);
     if (props.authParameter !== undefined) this.grantAuthParameter(props.authParameter);
+    if (props.notifications !== undefined) this.grantNotifications(props, props.notifications);
 
     if (props.tracing) {
       Validations.of(this.role).acknowledge({
@@ -201,6 +168,42 @@ export class BitsFunction extends Construct {
     }
   }
 
+  /** Upload-reply: the reply objects, and the application when it is a Lambda function. */
+  private grantNotifications(
+    props: BitsFunctionProps,
+    notifications: NonNullable<BitsFunctionProps['notifications']>,
+  ): void {
+    // Reads the reply a by-reference application wrote (GetObject, through a presigned PUT the
+    // function signs: a presigned URL carries the signer's rights), writes the copy it serves and
+    // reads its ETag (PutObject; HeadObject is s3:GetObject), streams it to GET/HEAD, and deletes a
+    // session's reply folder at Close, Cancel or before a new attempt (DeleteObjects checks
+    // s3:DeleteObject per key; the listing is the ListBucket grant below). The presigned GET of the
+    // upload itself is covered by WriteDestinationObjects' s3:GetObject.
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ServeReplies',
+        actions: ['s3:PutObject', 's3:GetObject', 's3:DeleteObject'],
+        resources: [props.bucket.arnForObjects(`${notifications.replyPrefix}*`)],
+      }),
+    );
+    const bucketId = Stack.of(this).resolve((props.bucket.node.defaultChild as CfnResource).logicalId);
+    Validations.of(this.role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${notifications.replyPrefix}*]`,
+      reason:
+        'Replies under one prefix: each lives in its session id folder, so the keys cannot be listed in advance.',
+    });
+    if (notifications.functionArn !== undefined) {
+      // Exactly the configured ARN: a qualified ARN (version or alias) is granted as given.
+      this.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'NotifyApplication',
+          actions: ['lambda:InvokeFunction'],
+          resources: [notifications.functionArn],
+        }),
+      );
+    }
+  }
+
   /**
    * The S3 calls of the upload adapter, each on the narrowest resource:
    * destination keys: CreateMultipartUpload / UploadPart / Complete / PutObject (s3:PutObject),
@@ -223,7 +226,8 @@ export class BitsFunction extends Construct {
         resources: [bucket.arnForObjects(`${props.stagingPrefix}*`)],
       }),
     );
-    // ListObjectsV2 of a session's staging folder (Cancel/Close cleanup). ListBucket has a second
+    // ListObjectsV2 of a session's staging folder and, with upload-reply, of its reply folder
+    // (Cancel/Close cleanup). ListBucket has a second
     // use: without it S3 answers HeadObject of a missing key with 403 instead of 404, and
     // Create-Session relies on that 404 to refuse overwrites. Whether S3 applies an
     // `s3:prefix` condition to that implicit check is not documented, so the grant is unconditioned,

@@ -8,8 +8,12 @@ import { OWNER_INDEX } from '../../lambda/adapters/dynamodb-session-store';
 export interface UploadStorageProps {
   /** Staged chunks live here; expired by a lifecycle rule. */
   readonly stagingPrefix: string;
+  /** Replies of upload-reply sessions live here; expired by a lifecycle rule like staged chunks. */
+  readonly replyPrefix?: string;
   /** Incomplete multipart uploads are aborted, and staged chunks expire, this many days after they start. */
   readonly lifecycleDays: number;
+  /** Replies expire this many days after they are written; lifecycleDays when unset. */
+  readonly replyLifecycleDays?: number;
   /** Customer-managed key for bucket and table; unset means S3-managed / AWS-owned keys. */
   readonly encryptionKey?: kms.IKey;
   readonly removalPolicy: RemovalPolicy;
@@ -57,6 +61,20 @@ export class UploadStorage extends Construct {
           expiration: expiry,
           ...(props.versioned ? { noncurrentVersionExpiration: Duration.days(1) } : {}),
         },
+        ...(props.replyPrefix === undefined
+          ? []
+          : [
+              {
+                // Backstop for replies Close, Cancel or the sweeper never deleted. A reply is written
+                // after its upload completed, and its session then lives a session timeout at most,
+                // which replyLifecycleDays outlasts, so a live one is never hit.
+                // Always on: replies can outlast a switch of notificationType back to none.
+                id: 'expire-replies',
+                prefix: props.replyPrefix,
+                expiration: Duration.days(props.replyLifecycleDays ?? props.lifecycleDays),
+                ...(props.versioned ? { noncurrentVersionExpiration: Duration.days(1) } : {}),
+              },
+            ]),
       ],
     });
     // Consumers learn of finished uploads from EventBridge "Object Created" events (platform.md §3).

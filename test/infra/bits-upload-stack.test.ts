@@ -58,7 +58,14 @@ describe('upload bucket', () => {
       ExpirationInDays: 31,
       Status: 'Enabled',
     });
-    expect(rules).toHaveLength(2);
+    // Upload-reply replies (test/infra/upload-events.test.ts).
+    expect(rules).toContainEqual({
+      Id: 'expire-replies',
+      Prefix: 'bits-replies/',
+      ExpirationInDays: 31,
+      Status: 'Enabled',
+    });
+    expect(rules).toHaveLength(3);
   });
 
   it('writes server access logs to a separate logs bucket and is retained when the stack is deleted', () => {
@@ -138,8 +145,14 @@ describe('function', () => {
   it('gets table and bucket names from the resources and every CONFIG_ENV setting', () => {
     const fn = httpApi.template.toJSON().Resources[logicalId(httpApi.stack.handler.function)];
     const variables = fn.Properties.Environment.Variables as Record<string, unknown>;
-    // The Basic users parameter is set only with authMode=basic (test/infra/auth.test.ts).
-    const expected = Object.values(CONFIG_ENV).filter((name) => name !== CONFIG_ENV.authParameter);
+    // The Basic users parameter is set only with authMode=basic (test/infra/auth.test.ts), the
+    // notified application only with notifications on (test/infra/upload-events.test.ts).
+    const unset: string[] = [
+      CONFIG_ENV.authParameter,
+      CONFIG_ENV.notificationUrl,
+      CONFIG_ENV.notificationFunction,
+    ];
+    const expected = Object.values(CONFIG_ENV).filter((name) => !unset.includes(name));
     expect(Object.keys(variables).sort()).toEqual([...expected, 'NODE_OPTIONS'].sort());
     expect(variables[CONFIG_ENV.tableName]).toEqual({ Ref: logicalId(httpApi.stack.storage.table) });
     expect(variables[CONFIG_ENV.bucketName]).toEqual({ Ref: logicalId(httpApi.stack.storage.bucket) });

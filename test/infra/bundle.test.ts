@@ -2,8 +2,10 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { LAMBDA_BUNDLING } from '../../infra/constructs/bits-function';
+import type { IConstruct } from 'constructs';
+import { LAMBDA_BUNDLING } from '../../infra/constructs/function-parts';
 import { CONFIG_ENV } from '../../lambda/config';
+import { TRACING_ENV } from '../../lambda/observability/tracing';
 import { logicalId, type Synthesized, synthesize } from './helpers';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -25,8 +27,13 @@ dns.lookup = refuse('dns.lookup');
 dns.promises.lookup = refuse('dns.promises.lookup');
 `;
 
-/** Requires the bundle in a fresh node process and reports how long the module init took. */
+/**
+ * Requires the bundle in a fresh node process and reports how long the module init took, and
+ * whether Powertools Tracer was loaded: an enabled tracer has the X-Ray SDK patch node:https.
+ */
 const PROBE = `
+const https = require('node:https');
+const request = https.request;
 const started = process.hrtime.bigint();
 let mod = {};
 let error = null;
@@ -36,7 +43,7 @@ try {
   error = String(thrown && thrown.message);
 }
 const initMs = Number(process.hrtime.bigint() - started) / 1e6;
-process.stdout.write(JSON.stringify({ initMs, handler: typeof mod.handler, error, attempts: globalThis.__networkAttempts }));
+process.stdout.write(JSON.stringify({ initMs, handler: typeof mod.handler, error, attempts: globalThis.__networkAttempts, tracer: https.request !== request }));
 `;
 
 interface Probe {
@@ -44,6 +51,7 @@ interface Probe {
   readonly handler: string;
   readonly error: string | null;
   readonly attempts: string[];
+  readonly tracer: boolean;
 }
 
 /** Requires `bundlePath` in a fresh node process under the network guard, with `env` as the only environment. */
@@ -70,6 +78,34 @@ function probe(bundlePath: string, env: Record<string, string>): Probe {
   return JSON.parse(output) as Probe;
 }
 
+/** The bundle folder of a function and its environment as deployed (tokens replaced by dummies). */
+function deployed(
+  synthesized: Synthesized,
+  fn: IConstruct,
+): { assetDir: string; environment: Record<string, string> } {
+  const resource = synthesized.template.toJSON().Resources[logicalId(fn)];
+  const variables = resource.Properties.Environment.Variables as Record<string, unknown>;
+  return {
+    assetDir: path.join(synthesized.app.outdir, resource.Metadata['aws:asset:path'] as string),
+    environment: Object.fromEntries(
+      Object.entries(variables).map(([name, value]) => [
+        name,
+        typeof value === 'string' ? value : `dummy-${name}`,
+      ]),
+    ),
+  };
+}
+
+/** Cold module init of `runs` fresh processes, sorted, printed with `what`. */
+function initTimes(what: string, bundlePath: string, env: Record<string, string>, runs = 3): Probe[] {
+  const probes = Array.from({ length: runs }, () => probe(bundlePath, env));
+  const times = probes.map((run) => run.initMs).sort((a, b) => a - b);
+  console.log(
+    `${what} cold module init (require in a fresh node ${process.version}): ${times.map((ms) => `${ms.toFixed(0)} ms`).join(', ')}; median ${times[Math.floor(runs / 2)]?.toFixed(0)} ms`,
+  );
+  return probes;
+}
+
 describe('function bundle', () => {
   let synthesized: Synthesized;
   let assetDir: string;
@@ -78,17 +114,9 @@ describe('function bundle', () => {
     // The real NodejsFunction path: esbuild bundles lambda/index.ts as `cdk synth` does.
     // Asset metadata (what the CLI turns on) names the asset folder on the function resource.
     synthesized = synthesize({}, { bundle: true, context: { 'aws:cdk:enable-asset-metadata': true } });
-    const fn = synthesized.template.toJSON().Resources[logicalId(synthesized.stack.handler.function)];
-    assetDir = path.join(synthesized.app.outdir, fn.Metadata['aws:asset:path'] as string);
     // Literal settings as deployed; the table and bucket names are tokens, so dummies stand in.
-    const variables = fn.Properties.Environment.Variables as Record<string, unknown>;
-    environment = Object.fromEntries(
-      Object.entries(variables).map(([name, value]) => [
-        name,
-        typeof value === 'string' ? value : `dummy-${name}`,
-      ]),
-    );
-  }, 60_000);
+    ({ assetDir, environment } = deployed(synthesized, synthesized.stack.handler.function));
+  }, 120_000);
 
   it('is minified with a source map and leaves the AWS SDK to the runtime', () => {
     expect(LAMBDA_BUNDLING).toMatchObject({ minify: true, sourceMap: true, target: 'node22' });
@@ -96,32 +124,55 @@ describe('function bundle', () => {
     const code = fs.readFileSync(path.join(assetDir, 'index.js'), 'utf8');
     expect(code).toMatch(/require\("@aws-sdk\/client-s3"\)/);
     expect(code).toMatch(/require\("@aws-sdk\/client-dynamodb"\)/);
-    expect(code.split('\n').length).toBeLessThan(20);
+    // Minified: a few dozen lines at most (template literals keep their line breaks), not thousands.
+    expect(code.split('\n').length).toBeLessThan(50);
   });
 
-  it('stays small (prints its size)', () => {
+  it('stays within its 300 KB budget, Powertools Tracer included (prints its size)', () => {
     const bytes = fs.statSync(path.join(assetDir, 'index.js')).size;
     const mapBytes = fs.statSync(path.join(assetDir, 'index.js.map')).size;
     console.log(
       `function bundle: index.js ${(bytes / 1024).toFixed(1)} KB, index.js.map ${(mapBytes / 1024).toFixed(1)} KB`,
     );
     expect(bytes).toBeGreaterThan(10 * 1024);
-    expect(bytes).toBeLessThan(1024 * 1024);
+    expect(bytes).toBeLessThan(300 * 1024);
   });
 
-  it('initializes without touching the network (prints the cold init time)', () => {
-    const runs = [0, 1, 2].map(() => probe(path.join(assetDir, 'index.js'), environment));
-    const times = runs.map((run) => run.initMs).sort((a, b) => a - b);
-    console.log(
-      `function cold module init (require in a fresh node ${process.version}): ${times.map((ms) => `${ms.toFixed(0)} ms`).join(', ')}; median ${times[1]?.toFixed(0)} ms`,
-    );
-    for (const run of runs) {
+  it('initializes without touching the network or loading the tracer (prints the cold init time)', () => {
+    expect(environment[TRACING_ENV]).toBeUndefined();
+    for (const run of initTimes('function', path.join(assetDir, 'index.js'), environment)) {
       expect(run.error).toBeNull();
       expect(run.handler).toBe('function');
       expect(run.attempts).toEqual([]);
+      expect(run.tracer).toBe(false);
       expect(run.initMs).toBeLessThan(5_000);
     }
     expect(environment[CONFIG_ENV.tableName]).toBe(`dummy-${CONFIG_ENV.tableName}`);
+  });
+
+  it('loads Powertools Tracer at init when tracing is on, still without network (prints the init time)', () => {
+    // AWS_EXECUTION_ENV: the tracer only switches itself on inside Lambda.
+    const traced = { ...environment, [TRACING_ENV]: 'true', AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x' };
+    for (const run of initTimes('function with tracing', path.join(assetDir, 'index.js'), traced)) {
+      expect(run.error).toBeNull();
+      expect(run.handler).toBe('function');
+      expect(run.attempts).toEqual([]);
+      expect(run.tracer).toBe(true);
+    }
+  });
+
+  it('bundles the sweeper the same way, small, and it initializes without network (prints both)', () => {
+    const sweeper = deployed(synthesized, synthesized.stack.sweeper.function);
+    expect(fs.readdirSync(sweeper.assetDir).sort()).toEqual(['index.js', 'index.js.map']);
+    const bytes = fs.statSync(path.join(sweeper.assetDir, 'index.js')).size;
+    console.log(`sweeper bundle: index.js ${(bytes / 1024).toFixed(1)} KB`);
+    expect(bytes).toBeLessThan(300 * 1024);
+    for (const run of initTimes('sweeper', path.join(sweeper.assetDir, 'index.js'), sweeper.environment)) {
+      expect(run.error).toBeNull();
+      expect(run.handler).toBe('function');
+      expect(run.attempts).toEqual([]);
+      expect(run.tracer).toBe(false);
+    }
   });
 
   it('has a network guard that does catch a connection made at import', () => {

@@ -22,12 +22,13 @@ const VARIANTS: readonly (readonly [string, BitsUploadStackProps])[] = [
     },
   ],
   [
-    'http-api with custom domain, KMS, region',
+    'http-api with custom domain, KMS, region, an alarm email topic',
     {
       env: { region: 'eu-west-1' },
       domainName: 'bits.example.com',
       certificateArn: CERTIFICATE_ARN,
       kms: true,
+      alarmEmail: 'ops@example.com',
     },
   ],
   [
@@ -44,6 +45,15 @@ const VARIANTS: readonly (readonly [string, BitsUploadStackProps])[] = [
   [
     'alb with certificate and upstream auth (mutual TLS)',
     { front: 'alb', domainName: 'bits.example.com', certificateArn: CERTIFICATE_ARN, authMode: 'upstream' },
+  ],
+  [
+    'alb with by-value notifications to a Lambda application, without the example consumer',
+    {
+      front: 'alb',
+      notificationType: 'by-value',
+      notificationFunctionArn: 'arn:aws:lambda:eu-west-1:111111111111:function:bits-application',
+      exampleConsumer: false,
+    },
   ],
 ];
 

@@ -46,7 +46,9 @@ export function synthesize(props: BitsUploadStackProps = {}, options: SynthOptio
     outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'bits-infra-')),
   });
   const stack = new BitsUploadStack(app, 'BitsUploadTest', {
-    ...(options.bundle === true ? {} : { functionCode: STUB_CODE }),
+    ...(options.bundle === true
+      ? {}
+      : { functionCode: STUB_CODE, exampleConsumerCode: STUB_CODE, sweeperCode: STUB_CODE }),
     ...props,
   });
   if (options.authWarnings !== true) {
@@ -94,12 +96,17 @@ export function logicalId(construct: IConstruct): string {
 
 /** All statements of the inline policies attached to the function's role. */
 export function functionRoleStatements(synthesized: Synthesized): Statement[] {
-  const roleId = logicalId(synthesized.stack.handler.role);
+  return roleStatements(synthesized, synthesized.stack.handler.role);
+}
+
+/** All statements of the inline policies attached to `role`. */
+export function roleStatements(synthesized: Synthesized, role: IConstruct): Statement[] {
+  const roleId = logicalId(role);
   const policies = synthesized.template.findResources('AWS::IAM::Policy');
   return Object.values(policies)
     .filter((policy) =>
       (policy.Properties.Roles as unknown[]).some(
-        (role) => JSON.stringify(role) === JSON.stringify({ Ref: roleId }),
+        (attached) => JSON.stringify(attached) === JSON.stringify({ Ref: roleId }),
       ),
     )
     .flatMap((policy) => policy.Properties.PolicyDocument.Statement as Statement[]);
