@@ -1,4 +1,11 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type {
+  LambdaStyleFunction,
+  NotificationEvent,
+} from '../../lambda/adapters/lambda-notification-target';
 import type { BitsLambdaHandler } from '../../lambda/create-handler';
+import { exampleNotificationFunction, exampleReply } from '../../local/notify-example';
 import { createSession, sendFragment, sendPacket } from './bits-client-steps';
 import type { Answer } from './events';
 
@@ -91,4 +98,110 @@ export async function simulateUpload(
   }
   const close = record(statuses, await sendPacket(handler, 'Close-Session', sessionId));
   return { sessionId, statuses, fragments, close };
+}
+
+/** How the upload-reply application of a notification run behaves (runner.ts). */
+export interface NotificationBehaviour {
+  readonly type: 'by-reference' | 'by-value';
+  /** Probability per call of throwing (a failed function: 500, context 0x7). */
+  readonly throwRate: number;
+  /** Probability per call of answering after a delay within `slowMs`. */
+  readonly slowRate: number;
+  readonly slowMs: readonly [number, number];
+  /** Probability per call of answering only after `timeoutMs` (past the notification timeout). */
+  readonly timeoutRate: number;
+  readonly timeoutMs: number;
+}
+
+export interface ReliabilityApplication {
+  /** The Lambda-style function (the example application, with failures and delays injected). */
+  readonly fn: LambdaStyleFunction;
+  /** Holds a `{ count }` per request; each injected failure in that request increments it. */
+  readonly failures: AsyncLocalStorage<{ count: number }>;
+  /** The replies the function answered for a session, in order. */
+  answers(sessionId: string): readonly Buffer[];
+  /** Waits for calls still running (e.g. past the timeout). */
+  settle(): Promise<void>;
+  readonly calls: number;
+  readonly failuresInjected: number;
+  readonly anomalies: readonly string[];
+}
+
+/**
+ * The example notification function (local/notify-example.ts) as the reliability runs use it: each
+ * reply is unique (session, call number, random padding) so a download tells which answer it is;
+ * it throws, answers slowly or too late at random; and it checks that it saw the whole upload and
+ * that it is never called for a session whose answer is already recorded.
+ */
+export function createReliabilityApplication(options: {
+  behaviour: NotificationBehaviour;
+  random: () => number;
+  expectedSha256: string;
+  recorded: (sessionId: string) => boolean;
+}): ReliabilityApplication {
+  const { behaviour, random } = options;
+  const failures = new AsyncLocalStorage<{ count: number }>();
+  const answers = new Map<string, Buffer[]>();
+  const anomalies: string[] = [];
+  const running = new Set<Promise<unknown>>();
+  let calls = 0;
+  let failuresInjected = 0;
+  const example = exampleNotificationFunction((upload) => {
+    if (upload.sha256 !== options.expectedSha256) {
+      anomalies.push(
+        `the application read ${upload.size} bytes of ${upload.sessionId} that differ from the upload`,
+      );
+    }
+    const padding = Buffer.alloc(logUniform(random, 1, 12_000), calls & 0xff);
+    return Buffer.concat([exampleReply(upload), Buffer.from(`call ${calls}\n`, 'utf8'), padding]);
+  });
+  const call = async (event: NotificationEvent) => {
+    calls += 1;
+    if (options.recorded(event.sessionId)) {
+      anomalies.push(`the application was called again for ${event.sessionId} after its answer was recorded`);
+    }
+    const draw = random();
+    const failure = failures.getStore();
+    if (draw < behaviour.timeoutRate) {
+      failuresInjected += 1;
+      if (failure !== undefined) failure.count += 1;
+      await sleep(behaviour.timeoutMs);
+    } else if (draw < behaviour.timeoutRate + behaviour.slowRate) {
+      const [min, max] = behaviour.slowMs;
+      await sleep(min + Math.floor(random() * (max - min)));
+    }
+    if (random() < behaviour.throwRate) {
+      failuresInjected += 1;
+      if (failure !== undefined) failure.count += 1;
+      throw new Error('injected application failure');
+    }
+    const answer = await example(event);
+    const reply = Buffer.from(answer?.body ?? '', 'base64');
+    answers.set(event.sessionId, [...(answers.get(event.sessionId) ?? []), reply]);
+    return answer;
+  };
+  const fn: LambdaStyleFunction = (event) => {
+    const promise = call(event);
+    running.add(promise);
+    promise.then(
+      () => running.delete(promise),
+      () => running.delete(promise),
+    );
+    return promise;
+  };
+  return {
+    fn,
+    failures,
+    answers: (sessionId) => answers.get(sessionId) ?? [],
+    settle: async () => {
+      await Promise.allSettled([...running]);
+    },
+    get calls() {
+      return calls;
+    },
+    get failuresInjected() {
+      return failuresInjected;
+    },
+    anomalies,
+  };
 }

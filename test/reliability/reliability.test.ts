@@ -53,6 +53,12 @@ describe('uploads under injected faults, lost acks, duplicates, races and expiry
       // The schedule must actually have exercised the paths it claims to.
       expect(summary.uploadsCompleted).toBeGreaterThan(0);
       expect(summary.backendFault5xx).toBeGreaterThan(0);
+      // Every 4th seed runs in notification mode: the application was called and replies checked.
+      if (RUNS >= 8) {
+        expect(summary.notificationRuns).toBeGreaterThan(0);
+        expect(summary.notifications).toBeGreaterThan(0);
+        expect(summary.repliesVerified).toBeGreaterThan(0);
+      }
     },
     60_000 + RUNS * RUN_BUDGET_MS,
   );

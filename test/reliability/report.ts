@@ -12,6 +12,10 @@ export interface ReliabilitySummary {
   readonly backendFault5xx: number;
   readonly lifecycleLeftovers: number;
   readonly invocations: number;
+  readonly notificationRuns: number;
+  readonly notifications: number;
+  readonly applicationErrorsInjected: number;
+  readonly repliesVerified: number;
   readonly lines: readonly string[];
 }
 
@@ -47,6 +51,11 @@ export function summarize(
   const lifecycleLeftovers = sum(results, (result) => result.lifecycleLeftovers);
   const invocations = sum(results, (result) => result.invocations);
   const faultLines = formatFaultStats(injector.stats());
+  const notificationRuns = results.filter((result) => result.scenario.notification !== undefined);
+  const byValueRuns = notificationRuns.filter((result) => result.scenario.notification?.type === 'by-value');
+  const notifications = sum(results, (result) => result.notifications);
+  const applicationErrorsInjected = sum(results, (result) => result.applicationErrorsInjected);
+  const repliesVerified = sum(results, (result) => result.repliesVerified);
   const sizes = results.map((result) => result.scenario.fileSize);
   const lines = [
     '── BITS reliability report ──',
@@ -64,7 +73,10 @@ export function summarize(
     `crashes swallowed       ${sum(results, (result) => result.swallowedCrashes)} (handler answered after an injected crash; the client saw 502)`,
     `lifecycle-only uploads  ${lifecycleLeftovers} (started by a Create-Session that died before recording them)`,
     `left after finishing    ${sum(results, (result) => result.leftAfterFinish)} sessions (storage a Close/Cancel/discard that died half-way left; removed by the tombstone sweep)`,
-    `orphans found           ${orphans.length}`,
+    `notification runs       ${notificationRuns.length} (by-value ${byValueRuns.length}, by-reference ${notificationRuns.length - byValueRuns.length}; in-process Lambda-style function)`,
+    `notifications           ${notifications} (function calls; application errors injected ${applicationErrorsInjected}, context 0x7 answers ${sum(results, (result) => result.applicationErrorAnswers)})`,
+    `replies verified        ${repliesVerified} (downloaded with ranges, equal to the function's answer)`,
+    `orphans found           ${orphans.length} (reply objects included)`,
     `500s on client input    ${clientInput5xx}`,
     `anomalies               ${anomalies.length}`,
     'answers:',
@@ -85,6 +97,10 @@ export function summarize(
     backendFault5xx,
     lifecycleLeftovers,
     invocations,
+    notificationRuns: notificationRuns.length,
+    notifications,
+    applicationErrorsInjected,
+    repliesVerified,
     lines,
   };
 }

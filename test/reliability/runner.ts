@@ -9,8 +9,10 @@ import {
   ListObjectsV2Command,
 } from '@aws-sdk/client-s3';
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { type AwsClients, createAwsClients } from '../../lambda/adapters/aws-clients';
 import { errorCode, httpStatus } from '../../lambda/adapters/aws-errors';
+import { inProcessInvoker } from '../../lambda/adapters/lambda-notification-target';
 import { stagingFolder } from '../../lambda/assembler/staging';
 import { DynamoDbExpiredSessions } from '../../lambda/cleanup/expired-sessions';
 import { createSweeper, DEFAULT_SWEEPER_OPTIONS, type SweepReport } from '../../lambda/cleanup/sweeper';
@@ -19,7 +21,7 @@ import { S3_MIN_PART_SIZE } from '../../lambda/config';
 import { createHandler } from '../../lambda/create-handler';
 import type { HandlerDeps } from '../../lambda/handlers/types';
 import { type AwsTestEnv, createAwsTestEnv, emulatorEndpoints } from '../helpers/aws-test-env';
-import { type Answer, BITS_PROTOCOL, type BitsEventInput, send } from '../helpers/events';
+import { type Answer, BITS_PROTOCOL, type BitsEventInput, makeBitsEvent } from '../helpers/events';
 import {
   type FaultInjector,
   type FaultRates,
@@ -27,7 +29,13 @@ import {
   FaultInjector as Injector,
   type Invocation,
 } from '../helpers/fault-injection';
-import { logUniform, prng } from '../helpers/simulated-client';
+import {
+  createReliabilityApplication,
+  logUniform,
+  type NotificationBehaviour,
+  prng,
+  type ReliabilityApplication,
+} from '../helpers/simulated-client';
 import { testConfig } from '../helpers/test-deps';
 
 const KiB = 1024;
@@ -67,6 +75,8 @@ export interface ReliabilityEnv {
   readonly sessionsByKey: Map<string, Set<string>>;
   /** Upload ids that a session record names: key → upload ids. */
   readonly recordedUploads: Map<string, Set<string>>;
+  /** Sessions whose application answer reached their record (a successful `SET reply` update). */
+  readonly repliesRecorded: Set<string>;
   /** Runs so far: each run uploads to a key of its own. */
   runs: number;
   destroy(): Promise<void>;
@@ -86,6 +96,15 @@ export async function createReliabilityEnv(): Promise<ReliabilityEnv> {
   const uploadsByKey: ReliabilityEnv['uploadsByKey'] = new Map();
   const sessionsByKey: ReliabilityEnv['sessionsByKey'] = new Map();
   const recordedUploads: ReliabilityEnv['recordedUploads'] = new Map();
+  const repliesRecorded = new Set<string>();
+  injector.observe(({ command, input }) => {
+    if (command !== 'UpdateItemCommand') return;
+    const update = input as { UpdateExpression?: string; Key?: { pk?: unknown } };
+    if (update.UpdateExpression?.startsWith('SET reply =') !== true) return;
+    const pk = update.Key?.pk;
+    const text = typeof pk === 'string' ? pk : (pk as { S?: string } | undefined)?.S;
+    if (text?.startsWith('SESSION#') === true) repliesRecorded.add(text.slice('SESSION#'.length));
+  });
   injector.observe(({ command, input }) => {
     if (command !== 'PutItemCommand') return;
     const item = (input as { Item?: Record<string, unknown> }).Item;
@@ -110,6 +129,7 @@ export async function createReliabilityEnv(): Promise<ReliabilityEnv> {
     uploadsByKey,
     sessionsByKey,
     recordedUploads,
+    repliesRecorded,
     runs: 0,
     async destroy() {
       faulty.documents.destroy();
@@ -139,6 +159,34 @@ export interface Scenario {
   readonly ping: number;
   /** Probability per client step of going idle past the session timeout. */
   readonly idle: number;
+  /** Upload-reply to an in-process Lambda-style function (every 4th seed), or none. */
+  readonly notification?: NotificationBehaviour | undefined;
+}
+
+/** Every NOTIFY_EVERY-th seed runs in notification mode. */
+const NOTIFY_EVERY = 4;
+/** The shortest notification timeout loadConfig accepts is 1 s; 2 s keeps slow answers in time. */
+const NOTIFICATION_TIMEOUT_SECONDS = 2;
+/** Largest upload a by-value notification to a function may carry (MAX_FUNCTION_BY_VALUE_BYTES). */
+const MAX_BY_VALUE = 4 * MiB;
+
+/**
+ * The application's behaviour in notification runs, from its own generator so that the draws of
+ * the rest of the scenario (and so runs without notifications) stay as they were.
+ */
+function chooseNotification(seed: number, fileSize: number): NotificationBehaviour | undefined {
+  if (seed % NOTIFY_EVERY !== NOTIFY_EVERY - 1) return undefined;
+  const random = prng(seed ^ 0x6e07_1f1e);
+  const byValue = random() < 0.5 && fileSize <= MAX_BY_VALUE;
+  return {
+    type: byValue ? 'by-value' : 'by-reference',
+    throwRate: random() * 0.35,
+    slowRate: random() * 0.3,
+    slowMs: [20, 250],
+    // Rarely past the timeout: the server answers 408 (context 0x7) and the client retries.
+    timeoutRate: random() * 0.05,
+    timeoutMs: NOTIFICATION_TIMEOUT_SECONDS * 1000 + 300,
+  };
 }
 
 function chooseScenario(random: () => number): Scenario {
@@ -185,6 +233,7 @@ function chooseScenario(random: () => number): Scenario {
     gap: random() * 0.1,
     ping: random() * 0.05,
     idle: random() < 0.3 ? 0.03 : 0,
+    notification: undefined,
   };
 }
 
@@ -221,6 +270,14 @@ export interface RunResult {
   readonly anomalies: readonly string[];
   /** Injected crashes the handler swallowed (e.g. in best-effort cleanup) and answered anyway. */
   readonly swallowedCrashes: number;
+  /** Calls of the notification function (notification runs only). */
+  readonly notifications: number;
+  /** Calls in which the function was made to throw or to answer past the timeout. */
+  readonly applicationErrorsInjected: number;
+  /** Answers with context 0x7 (application errors) the client saw and retried. */
+  readonly applicationErrorAnswers: number;
+  /** Replies downloaded (GET with ranges) and found equal to the function's answer. */
+  readonly repliesVerified: number;
 }
 
 /** A clock that moves only when told: a little per request, past the timeout when the client idles. */
@@ -266,6 +323,8 @@ interface Exchange {
   readonly invocation: Invocation<Answer>;
   readonly faulted: boolean;
   readonly logs: readonly string[];
+  /** The answer's body as bytes. */
+  readonly bytes: Buffer;
 }
 
 interface ClientSession {
@@ -274,6 +333,10 @@ interface ClientSession {
   maxAcked: number;
   /** The client went idle past the timeout since this session was created. */
   idledOut: boolean;
+  /** BITS-Reply-URL of the final fragment's ack (notification runs). */
+  replyUrl?: string;
+  /** The reply was downloaded (or the download ended for good). */
+  replyFetched?: boolean;
 }
 
 export interface RunOptions {
@@ -299,11 +362,27 @@ export async function runOnce(
 ): Promise<RunResult> {
   const trace = options.trace ?? (() => undefined);
   const random = prng(seed);
-  const scenario: Scenario = { ...chooseScenario(random), ...options.scenario };
+  const chosen: Scenario = { ...chooseScenario(random), ...options.scenario };
+  // Notification mode for a share of the fully randomized runs (pinned scenarios choose it themselves).
+  const scenario: Scenario =
+    options.scenario === undefined
+      ? { ...chosen, notification: chooseNotification(seed, chosen.fileSize) }
+      : chosen;
   const file = randomBytes(scenario.fileSize);
   env.runs += 1;
-  const path = `/rel/${env.runs}-${seed}/file.bin`;
+  const directory = `/rel/${env.runs}-${seed}`;
+  const path = `${directory}/file.bin`;
   const key = `uploads${path}`;
+  const notification = scenario.notification;
+  const application: ReliabilityApplication | undefined =
+    notification === undefined
+      ? undefined
+      : createReliabilityApplication({
+          behaviour: notification,
+          random: prng(seed ^ 0x5ca1_ab1e),
+          expectedSha256: sha256(file),
+          recorded: (id) => env.repliesRecorded.has(id),
+        });
   const config = testConfig({
     tableName: env.test.tableName,
     bucketName: env.test.bucketName,
@@ -312,11 +391,23 @@ export async function runOnce(
     sessionTimeoutSeconds: String(SESSION_TIMEOUT_SECONDS),
     tombstoneSeconds: String(TOMBSTONE_SECONDS),
     logLevel: 'SILENT',
+    ...(notification === undefined
+      ? {}
+      : {
+          notificationType: notification.type,
+          notificationFunction: 'bits-reliability-application',
+          notificationTimeoutSeconds: String(NOTIFICATION_TIMEOUT_SECONDS),
+        }),
   });
   // A day ahead of real time: the emulator's TTL never removes a record this run still uses.
   const clock = new RunClock(Date.now() + 24 * 3600 * 1000);
   const logger = new CapturingLogger({ logLevel: 'SILENT' });
-  const deps: HandlerDeps = { ...composeDeps(config, env.faulty, logger), now: clock.now };
+  // The same translation as the deployed target (LambdaNotificationTarget), over an in-process invoke.
+  const composeOptions = application === undefined ? {} : { invoke: inProcessInvoker(application.fn) };
+  const deps: HandlerDeps = {
+    ...composeDeps(config, env.faulty, logger, undefined, composeOptions),
+    now: clock.now,
+  };
   const handler = createHandler(deps);
   const sweeper = createSweeper(
     deps,
@@ -332,7 +423,10 @@ export async function runOnce(
   let backendFault5xx = 0;
   let clientInput5xx = 0;
   let swallowedCrashes = 0;
+  let applicationErrorAnswers = 0;
+  let repliesVerified = 0;
   let faultsSoFar = 0;
+  let crashesSoFar = 0;
   const faultedInvocations = new Set<number>();
   const anomaly = (text: string) => anomalies.push(`seed ${seed}: ${text}`);
 
@@ -341,9 +435,16 @@ export async function runOnce(
     invocations += 1;
     clock.advance(Math.floor(random() * 500));
     const logs: string[] = [];
+    const failures = { count: 0 };
     const invocation = await logger.storage.run(logs, () =>
       env.injector.invoke(packet, () =>
-        send(handler, { path, ...input, headers: { 'BITS-Packet-Type': packet, ...input.headers } }),
+        (application?.failures ?? noFailures).run(failures, () =>
+          sendDecoded(handler, {
+            path,
+            ...input,
+            headers: { 'BITS-Packet-Type': packet, ...input.headers },
+          }),
+        ),
       ),
     );
     sdkCalls += invocation.calls;
@@ -355,7 +456,8 @@ export async function runOnce(
       faultsSoFar += 1;
       faultedInvocations.add(invocation.id);
     }
-    let answer = invocation.value;
+    if (invocation.crashed) crashesSoFar += 1;
+    let answer: Answer | undefined = invocation.value;
     if (answer === undefined) {
       anomaly(`${packet}: the handler threw ${String(invocation.error)}`);
       answer = { status: 502, headers: {}, body: '' };
@@ -369,19 +471,39 @@ export async function runOnce(
     const tally = `${packet} ${answer.status}${code === undefined ? '' : ` ${code}`}`;
     answers.set(tally, (answers.get(tally) ?? 0) + 1);
     const protocolError = code === HRESULT.SESSION_NOT_FOUND || code === HRESULT.TOO_LARGE;
-    if (answer.status >= 500 && !protocolError) {
-      if (faulted) backendFault5xx += 1;
+    if (isApplicationError(answer)) {
+      // Context 0x7: the application's failure, relayed. Only a failure made in this very request
+      // (the function threw or answered late) or a backend fault may cause one.
+      applicationErrorAnswers += 1;
+      if (!faulted && failures.count === 0) {
+        anomaly(`${tally} (context 0x7) without an application failure or injected fault`);
+      }
+    } else if (answer.status >= 500 && !protocolError) {
+      // A request that died holding the notification claim blocks the session until the claim
+      // runs out (upload-reply.ts): later requests wait for its answer, then answer 503 (transient).
+      const behindDeadClaim =
+        crashesSoFar > 0 &&
+        answer.status === 503 &&
+        logs.some((line) => line.includes('another request is still notifying the application'));
+      if (faulted || behindDeadClaim) backendFault5xx += 1;
       else {
         clientInput5xx += 1;
         anomaly(`${tally} without an injected fault: ${logs.join(' | ') || 'nothing logged'}`);
       }
     }
-    return { packet, answer, invocation, faulted, logs };
+    const bytes =
+      invocation.value !== undefined && answer === invocation.value
+        ? invocation.value.bytes
+        : Buffer.alloc(0);
+    return { packet, answer, invocation, faulted, logs, bytes };
   };
 
   const isSessionNotFound = (answer: Answer) =>
     answer.status === 500 && answer.headers['bits-error-code'] === HRESULT.SESSION_NOT_FOUND;
-  const is5xx = (answer: Answer) => answer.status >= 500 && !isSessionNotFound(answer);
+  /** A 5xx, or an application error Windows retries (408 and 5xx other than 501 and 505, context 0x7). */
+  const is5xx = (answer: Answer) =>
+    (answer.status >= 500 && !isSessionNotFound(answer) && !isApplicationError(answer)) ||
+    isTransientApplicationError(answer);
 
   /** Checks a Fragment answer against the protocol; returns the acknowledged offset, if any. */
   const checkFragmentAnswer = (
@@ -423,7 +545,8 @@ export async function runOnce(
       }
       return undefined;
     }
-    if (answer.status >= 500) return undefined;
+    if (isTransientApplicationError(answer)) return undefined;
+    if (answer.status >= 500 && !isApplicationError(answer)) return undefined;
     anomaly(
       `Fragment ${first}-${last}: unexpected ${answer.status} ${answer.headers['bits-error-code'] ?? ''}`,
     );
@@ -441,6 +564,55 @@ export async function runOnce(
     await Promise.all(stragglers.splice(0));
   };
 
+  /**
+   * Downloads the reply as a BITS download job does: GETs of byte ranges (206), resolved against the
+   * upload's directory. 'retry' on a transient answer (the caller backs off and calls again, which
+   * starts over), 'gone' when the session no longer serves it (404 after expiry or faults).
+   */
+  const downloadReply = async (
+    session: ClientSession,
+    replyUrl: string,
+  ): Promise<Buffer | 'retry' | 'gone'> => {
+    const chunks: Buffer[] = [];
+    let next = 0;
+    let total: number | undefined;
+    for (let request = 0; request < 64; request += 1) {
+      const last = next + logUniform(random, 1, 8 * KiB) - 1;
+      const result = await exchange('GET reply', {
+        method: 'GET',
+        path: `${directory}/${replyUrl}`,
+        headers: { 'BITS-Packet-Type': undefined, Range: `bytes=${next}-${last}` },
+      });
+      const { answer } = result;
+      if (answer.status === 206) {
+        const range = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(answer.headers['content-range'] ?? '');
+        const { bytes } = result;
+        if (range === null || Number(range[1]) !== next || bytes.length !== Number(range[2]) - next + 1) {
+          anomaly(`GET reply ${next}-${last}: 206 with Content-Range ${answer.headers['content-range']}`);
+          return 'gone';
+        }
+        if (total !== undefined && total !== Number(range[3]))
+          anomaly('the reply changed size between ranges');
+        total = Number(range[3]);
+        chunks.push(bytes);
+        next += bytes.length;
+        if (next >= total) return Buffer.concat(chunks);
+      } else if (answer.status === 416 && next === 0 && answer.headers['content-range'] === 'bytes */0') {
+        return Buffer.alloc(0);
+      } else if (answer.status === 404) {
+        if (!session.idledOut && faultsSoFar === 0) anomaly('GET reply: 404 without expiry or faults');
+        return 'gone';
+      } else if (answer.status >= 500) {
+        return 'retry';
+      } else {
+        anomaly(`GET reply ${next}-${last}: unexpected ${answer.status}`);
+        return 'gone';
+      }
+    }
+    anomaly('GET reply: no end after 64 ranges');
+    return 'gone';
+  };
+
   const sendFragment = async (session: ClientSession, first: number, length: number) => {
     const body = file.subarray(first, first + length);
     const last = first + length - 1;
@@ -454,10 +626,26 @@ export async function runOnce(
     const one = async (): Promise<Exchange & { received: number | undefined }> => {
       const ackedAtLaunch = session.maxAcked;
       const result = await exchange('Fragment', input);
-      return {
-        ...result,
-        received: checkFragmentAnswer(result, session, first, last, ackedAtLaunch, length),
-      };
+      const received = checkFragmentAnswer(result, session, first, last, ackedAtLaunch, length);
+      const replyUrl = result.answer.headers['bits-reply-url'];
+      if (received !== undefined && replyUrl !== undefined) {
+        if (notification === undefined) anomaly(`BITS-Reply-URL ${replyUrl} without notifications`);
+        else if (received !== scenario.fileSize) anomaly(`BITS-Reply-URL on an ack of ${received} bytes`);
+        else if (session.replyUrl !== undefined && session.replyUrl !== replyUrl) {
+          anomaly(`BITS-Reply-URL changed from ${session.replyUrl} to ${replyUrl}`);
+        } else session.replyUrl = replyUrl;
+        // The ack names a reply only once it is recorded: the observer of those writes saw it too.
+        if (notification !== undefined && !env.repliesRecorded.has(session.id)) {
+          anomaly(`BITS-Reply-URL for ${session.id} before any recorded reply was observed`);
+        }
+      } else if (
+        notification !== undefined &&
+        result.answer.status === 200 &&
+        received === scenario.fileSize
+      ) {
+        anomaly(`the final fragment's ack carries no BITS-Reply-URL`);
+      }
+      return { ...result, received };
     };
     const mode = random();
     let primary: Exchange & { received: number | undefined };
@@ -593,7 +781,10 @@ export async function runOnce(
       if (result.received !== undefined) {
         consecutive5xx = 0;
         offset = result.received;
-        await assertNoObjectYet(`after a Fragment ack at ${offset}`);
+        // Upload-reply completes the object at the final fragment, before the application is called.
+        if (notification === undefined || offset < scenario.fileSize) {
+          await assertNoObjectYet(`after a Fragment ack at ${offset}`);
+        }
       } else if (answer.status === 413) {
         consecutive5xx = 0;
         if (fragmentSize <= 1) {
@@ -613,6 +804,25 @@ export async function runOnce(
     }
     // Every byte is acknowledged: close (stragglers first, as a client waits for its requests).
     await settleStragglers();
+    if (application !== undefined && current.replyUrl !== undefined && current.replyFetched !== true) {
+      // An upload-reply job downloads the reply before it closes the session.
+      const fetched = await downloadReply(current, current.replyUrl);
+      if (fetched === 'retry') {
+        if (!(await backOff())) outcome = 'gave-up';
+        continue;
+      }
+      consecutive5xx = 0;
+      current.replyFetched = true;
+      if (fetched !== 'gone') {
+        const answers = application.answers(current.id);
+        if (answers.some((answer) => answer.equals(fetched))) repliesVerified += 1;
+        else {
+          anomaly(
+            `reply of ${current.id} (${fetched.length} bytes) is none of the ${answers.length} answers the function gave`,
+          );
+        }
+      }
+    }
     const close = await exchange('Close-Session', { headers: { 'BITS-Session-Id': current.id } });
     if (close.answer.status === 200) {
       consecutive5xx = 0;
@@ -636,6 +846,8 @@ export async function runOnce(
     }
   }
   await settleStragglers();
+  // Calls that outlived their request's timeout end before storage is accounted for.
+  await application?.settle();
   const finalOutcome: RunOutcome = outcome ?? 'gave-up';
   if (finalOutcome === 'gave-up' && faultsSoFar === 0)
     anomaly('the client gave up without any injected fault');
@@ -647,6 +859,7 @@ export async function runOnce(
     key,
     file,
     stagingPrefix: config.stagingPrefix,
+    replyPrefix: config.replyPrefix,
     closeSucceeded,
     faultedInvocations,
     anomaly,
@@ -678,10 +891,39 @@ export async function runOnce(
     orphans: verified.orphans,
     leftAfterFinish: beforeTombstones.leftovers.length,
     lifecycleLeftovers: verified.lifecycleLeftovers,
-    anomalies,
+    anomalies: [...anomalies, ...(application?.anomalies ?? []).map((text) => `seed ${seed}: ${text}`)],
     swallowedCrashes,
+    notifications: application?.calls ?? 0,
+    applicationErrorsInjected: application?.failuresInjected ?? 0,
+    applicationErrorAnswers,
+    repliesVerified,
   };
 }
+
+/** No application in this run: failures are counted nowhere. */
+const noFailures = new AsyncLocalStorage<{ count: number }>();
+
+/** Like events.send, keeping the body's bytes (reply downloads are base64-encoded). */
+async function sendDecoded(
+  handler: ReturnType<typeof createHandler>,
+  input: BitsEventInput,
+): Promise<Answer & { readonly bytes: Buffer }> {
+  const result = (await handler(makeBitsEvent(input))) as APIGatewayProxyStructuredResultV2;
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(result.headers ?? {}))
+    headers[name.toLowerCase()] = String(value);
+  const body = result.body ?? '';
+  const bytes = Buffer.from(body, result.isBase64Encoded === true ? 'base64' : 'utf8');
+  return { status: result.statusCode ?? 0, headers, body, bytes };
+}
+
+/** Context 0x7: an error of the upload-reply application, relayed to the client. */
+const isApplicationError = (answer: Answer): boolean => answer.headers['bits-error-context'] === '0x7';
+
+/** Application errors a Windows client retries: 408 and 5xx other than 501 and 505. */
+const isTransientApplicationError = (answer: Answer): boolean =>
+  isApplicationError(answer) &&
+  (answer.status === 408 || (answer.status >= 500 && answer.status !== 501 && answer.status !== 505));
 
 async function headObject(env: ReliabilityEnv, key: string): Promise<{ size: number } | undefined> {
   try {
@@ -697,6 +939,7 @@ interface StorageCheck {
   readonly key: string;
   readonly file: Buffer;
   readonly stagingPrefix: string;
+  readonly replyPrefix: string;
   readonly closeSucceeded: boolean;
   /** Invocations that had a fault injected (leaking an upload is legitimate only for those). */
   readonly faultedInvocations: ReadonlySet<number>;
@@ -791,6 +1034,12 @@ async function verifyStorage(
     }
     const held = await heldStorage(env, check.stagingPrefix, id);
     if (held.length > 0) orphans.push(`${id}: ${held.join(', ')}`);
+    // Upload-reply: nothing may be left in the session's reply folder (served or written replies).
+    const replies = await clean.s3.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: `${check.replyPrefix}${id}/` }),
+    );
+    for (const object of replies.Contents ?? []) orphans.push(`${id}: reply object ${object.Key}`);
+    env.repliesRecorded.delete(id);
   }
   env.sessionsByKey.delete(check.key);
 
