@@ -2,10 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Logger } from '@aws-lambda-powertools/logger';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { uploadFile } from '../../client/upload';
-import { type LocalServer, type LocalServerOptions, startLocalServer } from '../../local/local-server';
+import type { LocalServer, LocalServerOptions } from '../../local/local-server';
 import {
   EXAMPLE_FUNCTION_NAME,
   type ExampleApplication,
@@ -13,8 +12,9 @@ import {
   exampleReply,
   startExampleApplication,
 } from '../../local/notify-example';
-import { type AwsTestEnv, createAwsTestEnv, emulatorEndpoints } from '../helpers/aws-test-env';
-import { type ConfigOverrides, testConfig } from '../helpers/test-deps';
+import { type AwsTestEnv, createAwsTestEnv } from '../helpers/aws-test-env';
+import { startTestServer } from '../helpers/local-server-env';
+import type { ConfigOverrides } from '../helpers/test-deps';
 
 /**
  * Our client's upload-reply jobs against our server: the local server on the emulators, notifying
@@ -43,12 +43,7 @@ afterAll(async () => {
 });
 
 async function serve(overrides: ConfigOverrides, extra: Partial<LocalServerOptions> = {}) {
-  const server = await startLocalServer({
-    config: testConfig({ tableName: env.tableName, bucketName: env.bucketName, ...overrides }),
-    endpoints: emulatorEndpoints(),
-    logger: new Logger({ logLevel: 'SILENT' }),
-    ...extra,
-  });
+  const server = await startTestServer(env, overrides, extra);
   servers.push(server);
   return server;
 }

@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-import { Logger } from '@aws-lambda-powertools/logger';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { type LocalServer, startLocalServer } from '../../local/local-server';
-import { type AwsTestEnv, createAwsTestEnv, emulatorEndpoints } from '../helpers/aws-test-env';
+import type { LocalServer } from '../../local/local-server';
+import { type AwsTestEnv, createAwsTestEnv } from '../helpers/aws-test-env';
 import {
   capturedSessionId,
   differencesFromCapture,
@@ -11,7 +10,7 @@ import {
   header,
   loadCapture,
 } from '../helpers/fixtures';
-import { testConfig } from '../helpers/test-deps';
+import { startTestServer } from '../helpers/local-server-env';
 
 interface RawAnswer {
   readonly statusLine: string;
@@ -54,11 +53,7 @@ describe('local server over raw TCP', () => {
 
   beforeAll(async () => {
     env = await createAwsTestEnv('local-server');
-    server = await startLocalServer({
-      config: testConfig({ tableName: env.tableName, bucketName: env.bucketName }),
-      endpoints: emulatorEndpoints(),
-      logger: new Logger({ logLevel: 'SILENT' }),
-    });
+    server = await startTestServer(env);
   });
 
   afterAll(async () => {

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Logger } from '@aws-lambda-powertools/logger';
 import {
   GetObjectCommand,
   HeadObjectCommand,
@@ -9,7 +8,7 @@ import {
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import type { NotificationEvent } from '../../lambda/adapters/lambda-notification-target';
-import { type LocalServer, type LocalServerOptions, startLocalServer } from '../../local/local-server';
+import type { LocalServer, LocalServerOptions } from '../../local/local-server';
 import {
   EXAMPLE_FUNCTION_NAME,
   type ExampleApplication,
@@ -17,7 +16,7 @@ import {
   exampleReply,
   startExampleApplication,
 } from '../../local/notify-example';
-import { type AwsTestEnv, createAwsTestEnv, emulatorEndpoints } from '../helpers/aws-test-env';
+import { type AwsTestEnv, createAwsTestEnv } from '../helpers/aws-test-env';
 import {
   capturedSessionId,
   differencesFromCapture,
@@ -28,8 +27,9 @@ import {
   requestLine,
   statusOf,
 } from '../helpers/fixtures';
+import { startTestServer } from '../helpers/local-server-env';
 import { RawConnection, type RawResponse, rawRequest } from '../helpers/raw-http-client';
-import { type ConfigOverrides, testConfig } from '../helpers/test-deps';
+import type { ConfigOverrides } from '../helpers/test-deps';
 
 const BITS_PROTOCOL = '{7df0354d-249b-430f-820d-3d2a9bef4931}';
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
@@ -51,12 +51,7 @@ describe('upload-reply over the local server (raw TCP)', () => {
   });
 
   async function server(overrides: ConfigOverrides, extra: Partial<LocalServerOptions> = {}) {
-    const started = await startLocalServer({
-      config: testConfig({ tableName: env.tableName, bucketName: env.bucketName, ...overrides }),
-      endpoints: emulatorEndpoints(),
-      logger: new Logger({ logLevel: 'SILENT' }),
-      ...extra,
-    });
+    const started = await startTestServer(env, overrides, extra);
     servers.push(started);
     return started;
   }

@@ -76,6 +76,18 @@ function replyBed(
   return { ...bed, deps, handler: createHandler(deps), app };
 }
 
+/** A bed whose application waits at a gate (`arrived` once called, `open()` to let it answer `reply`). */
+function gatedReplyBed(reply: string): { bed: ReplyBed; app: ReturnType<typeof gate> } {
+  const bed = replyBed();
+  const app = gate();
+  bed.app.behave = async () => {
+    app.reached();
+    await app.opened;
+    return answer(reply);
+  };
+  return { bed, app };
+}
+
 /** A Lambda context whose remaining time runs out `ms` from now, in real time. */
 function lambdaContext(ms: number): { readonly context: Context; readonly end: number } {
   const end = performance.now() + ms;
@@ -535,13 +547,7 @@ describe('upload-reply: notification and reply (bits-protocol.md §7, T41–T44)
     });
 
     it('a retry that arrives while the application works waits for its answer: one call, one reply', async () => {
-      const bed = replyBed();
-      const app = gate();
-      bed.app.behave = async () => {
-        app.reached();
-        await app.opened;
-        return answer('the one reply');
-      };
+      const { bed, app } = gatedReplyBed('the one reply');
       const { sendLast } = await uploadAllButLast(bed, file);
       const first = sendLast();
       await app.arrived;
@@ -642,13 +648,7 @@ describe('upload-reply: notification and reply (bits-protocol.md §7, T41–T44)
     });
 
     it('a Close-Session while the application works leaves no reply behind, and the fragment learns the session ended', async () => {
-      const bed = replyBed();
-      const app = gate();
-      bed.app.behave = async () => {
-        app.reached();
-        await app.opened;
-        return answer('too late');
-      };
+      const { bed, app } = gatedReplyBed('too late');
       const { id, sendLast } = await uploadAllButLast(bed, file);
       const last = sendLast();
       await app.arrived;
@@ -850,13 +850,7 @@ describe('upload-reply: notification and reply (bits-protocol.md §7, T41–T44)
     });
 
     it('a request waiting for the answer of another one gives up before its own end: 503', async () => {
-      const bed = replyBed();
-      const app = gate();
-      bed.app.behave = async () => {
-        app.reached();
-        await app.opened;
-        return answer('the one reply');
-      };
+      const { bed, app } = gatedReplyBed('the one reply');
       const { id, sendLast } = await uploadAllButLast(bed, file);
       const holder = sendLast();
       await app.arrived;
@@ -889,13 +883,7 @@ describe('upload-reply: notification and reply (bits-protocol.md §7, T41–T44)
     });
 
     it('the sweeper leaves a session alone while its application works; the reply is then recorded and served', async () => {
-      const bed = replyBed();
-      const app = gate();
-      bed.app.behave = async () => {
-        app.reached();
-        await app.opened;
-        return answer('after the sweep');
-      };
+      const { bed, app } = gatedReplyBed('after the sweep');
       const { id, sendLast } = await uploadAllButLast(bed, file);
       const last = sendLast();
       await app.arrived;
