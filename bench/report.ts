@@ -71,13 +71,17 @@ export interface RunResult {
   readonly leftoverObjects: number;
 }
 
-export interface S3Summary {
+/** What both services' summaries count. */
+interface ServiceSummary {
   readonly requests: number;
   readonly requestsByCommand: Record<string, number>;
   readonly errors: number;
   readonly errorsByCommand: Record<string, number>;
-  /** Time waiting on S3 (see ServiceCounts.waitMs) while serving data requests, per data request. */
+  /** Time waiting on the service (see ServiceCounts.waitMs) while serving data requests, per data request. */
   readonly waitMsPerDataRequest: number;
+}
+
+export interface S3Summary extends ServiceSummary {
   /** Requests made while serving data requests (Fragment / PATCH); lib-storage: all of them. */
   readonly dataPhaseRequests: number;
   readonly requestsPerDataRequest: number;
@@ -93,12 +97,7 @@ export interface S3Summary {
   readonly readAmplification: number;
 }
 
-export interface DynamoSummary {
-  readonly requests: number;
-  readonly requestsByCommand: Record<string, number>;
-  readonly errors: number;
-  readonly errorsByCommand: Record<string, number>;
-  readonly waitMsPerDataRequest: number;
+export interface DynamoSummary extends ServiceSummary {
   readonly writes: number;
   readonly dataPhaseWrites: number;
   readonly writesPerDataRequest: number;
@@ -223,6 +222,21 @@ const sameCounts = (a: CountSnapshot | null, b: CountSnapshot | null): boolean =
 export const deviation = (measured: number, predicted: number): number =>
   predicted === 0 ? (measured === 0 ? 0 : 1) : Math.abs(measured - predicted) / predicted;
 
+/** The counts both services' summaries share: all requests and errors, and the data phase's waits. */
+function summarizeService(
+  all: ServiceCounts,
+  data: ServiceCounts | undefined,
+  dataRequests: number,
+): ServiceSummary {
+  return {
+    requests: total(all.requests),
+    requestsByCommand: all.requests,
+    errors: total(all.errors),
+    errorsByCommand: all.errors,
+    waitMsPerDataRequest: (data === undefined ? 0 : total(data.waitMs)) / dataRequests,
+  };
+}
+
 function summarizeS3(run: RunResult, fileSize: number, dataPhase: string | null): S3Summary {
   const all = run.s3.total;
   const data = phase(run.s3, dataPhase);
@@ -231,11 +245,7 @@ function summarizeS3(run: RunResult, fileSize: number, dataPhase: string | null)
   const bytesWritten = total(all.bytesSent, S3_WRITE_COMMANDS);
   const bytesRead = total(all.bytesReceived, ['GetObject']);
   return {
-    requests,
-    requestsByCommand: all.requests,
-    errors: total(all.errors),
-    errorsByCommand: all.errors,
-    waitMsPerDataRequest: (data === undefined ? 0 : total(data.waitMs)) / run.dataRequests,
+    ...summarizeService(all, data, run.dataRequests),
     dataPhaseRequests,
     requestsPerDataRequest: dataPhaseRequests / run.dataRequests,
     allRequestsPerDataRequest: requests / run.dataRequests,
@@ -257,11 +267,7 @@ function summarizeDynamo(run: RunResult, fileSize: number, dataPhase: string | n
   const writeUnits = total(all.writeUnits);
   const dataWriteUnits = data === undefined ? 0 : total(data.writeUnits);
   return {
-    requests: total(all.requests),
-    requestsByCommand: all.requests,
-    errors: total(all.errors),
-    errorsByCommand: all.errors,
-    waitMsPerDataRequest: (data === undefined ? 0 : total(data.waitMs)) / run.dataRequests,
+    ...summarizeService(all, data, run.dataRequests),
     writes,
     dataPhaseWrites,
     writesPerDataRequest: dataPhaseWrites / run.dataRequests,

@@ -1,8 +1,9 @@
-import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { DynamoDbSessionStore } from '../../../lambda/adapters/dynamodb-session-store';
 import type { Session, StoredReply } from '../../../lambda/ports/session-store';
+import { offlineDocumentClient } from '../../helpers/offline-document-client';
 
 const TABLE = 'sessions';
 const ID = '{6F3B1A4C-2D5E-4F60-8A71-9B0C1D2E3F40}';
@@ -35,12 +36,7 @@ const reply: StoredReply = {
 };
 
 const documents = mockClient(DynamoDBDocumentClient);
-const store = new DynamoDbSessionStore(
-  DynamoDBDocumentClient.from(
-    new DynamoDBClient({ region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } }),
-  ),
-  TABLE,
-);
+const store = new DynamoDbSessionStore(offlineDocumentClient(), TABLE);
 
 beforeEach(() => {
   documents.reset();

@@ -18,6 +18,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { DynamoDbSessionStore, TTL_MARGIN_SECONDS } from '../../../lambda/adapters/dynamodb-session-store';
 import { SessionExistsError, StoreUnavailableError } from '../../../lambda/ports/errors';
 import type { Session, SessionProgress } from '../../../lambda/ports/session-store';
+import { offlineDocumentClient } from '../../helpers/offline-document-client';
 
 const TABLE = 'sessions';
 const ID = '{6F3B1A4C-2D5E-4F60-8A71-9B0C1D2E3F40}';
@@ -74,12 +75,7 @@ const wireItem = {
 };
 
 const documents = mockClient(DynamoDBDocumentClient);
-const store = new DynamoDbSessionStore(
-  DynamoDBDocumentClient.from(
-    new DynamoDBClient({ region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } }),
-  ),
-  TABLE,
-);
+const store = new DynamoDbSessionStore(offlineDocumentClient(), TABLE);
 
 beforeEach(() => {
   documents.reset();

@@ -1,9 +1,9 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { DynamoDbSessionStore } from '../../../lambda/adapters/dynamodb-session-store';
 import { StoreUnavailableError } from '../../../lambda/ports/errors';
 import { type Answer, BITS_PROTOCOL, send } from '../../helpers/events';
+import { offlineDocumentClient } from '../../helpers/offline-document-client';
 import { type AuthBed, makeAuthBed } from './auth-bed';
 
 const LIMIT = 3;
@@ -118,12 +118,7 @@ describe('BITS_MAX_SESSIONS_PER_PRINCIPAL', () => {
 
 describe('DynamoDbSessionStore.countOpenSessions', () => {
   const dynamo = mockClient(DynamoDBDocumentClient);
-  const store = new DynamoDbSessionStore(
-    DynamoDBDocumentClient.from(
-      new DynamoDBClient({ region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } }),
-    ),
-    'sessions',
-  );
+  const store = new DynamoDbSessionStore(offlineDocumentClient(), 'sessions');
   beforeEach(() => dynamo.reset());
   afterAll(() => dynamo.restore());
 

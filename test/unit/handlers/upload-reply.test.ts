@@ -76,6 +76,19 @@ function replyBed(
   return { ...bed, deps, handler: createHandler(deps), app };
 }
 
+/** An application that never answers, until the server aborts the call (then `aborted` is true). */
+function silentApplication(bed: ReplyBed): { readonly aborted: boolean } {
+  const state = { aborted: false };
+  bed.app.behave = (_notice, signal) =>
+    new Promise((_, reject) => {
+      signal.addEventListener('abort', () => {
+        state.aborted = true;
+        reject(signal.reason);
+      });
+    });
+  return state;
+}
+
 /** A bed whose application waits at a gate (`arrived` once called, `open()` to let it answer `reply`). */
 function gatedReplyBed(reply: string): { bed: ReplyBed; app: ReturnType<typeof gate> } {
   const bed = replyBed();
@@ -497,19 +510,12 @@ describe('upload-reply: notification and reply (bits-protocol.md §7, T41–T44)
   describe('T44 timeout', () => {
     it('answers 408 with 0x80070112 and context 0x7 when the application is silent past the timeout', async () => {
       const bed = replyBed({ notificationTimeoutSeconds: '1' });
-      let aborted = false;
-      bed.app.behave = (_notice, signal) =>
-        new Promise((_, reject) => {
-          signal.addEventListener('abort', () => {
-            aborted = true;
-            reject(signal.reason);
-          });
-        });
+      const silent = silentApplication(bed);
       const started = Date.now();
       const { ack, sendLast } = await upload(bed, file);
       expectApplicationError(ack, 408, '0x80070112');
       expect(Date.now() - started).toBeLessThan(3000);
-      expect(aborted).toBe(true);
+      expect(silent.aborted).toBe(true);
       bed.app.behave = async () => answer('late but here');
       const retry = await sendLast();
       expect(retry.status).toBe(200);
@@ -812,19 +818,12 @@ describe('upload-reply: notification and reply (bits-protocol.md §7, T41–T44)
   describe('time: the request ends before the platform ends it', () => {
     it('the application gets what is left of the Lambda invocation, less the time to store its reply: 408 in time', async () => {
       const bed = replyBed({ notificationTimeoutSeconds: '10' });
-      let aborted = false;
-      bed.app.behave = (_notice, signal) =>
-        new Promise((_, reject) => {
-          signal.addEventListener('abort', () => {
-            aborted = true;
-            reject(signal.reason);
-          });
-        });
+      const silent = silentApplication(bed);
       const { id } = await uploadAllButLast(bed, file);
       const { context, end } = lambdaContext(5500);
       const ack = await invoke(bed, lastFragment(id, file), context);
       expectApplicationError(ack, 408, '0x80070112');
-      expect(aborted).toBe(true);
+      expect(silent.aborted).toBe(true);
       // The answer left with time to spare before Lambda's own timeout would have cut it off.
       expect(end - performance.now()).toBeGreaterThan(1000);
     }, 15_000);
