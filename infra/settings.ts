@@ -59,6 +59,8 @@ export interface BitsUploadSettings {
   readonly maxFragmentSize?: number;
   /** Preferred S3 part size in bytes. @default 8 MiB */
   readonly partSize?: number;
+  /** Memory a function instance keeps for sessions' current parts (0: off). @default 64 MiB */
+  readonly partBufferBytes?: number;
   /** Sessions expire this long after their last progress; drives the S3 lifecycle rules. @default 14 days */
   readonly sessionTimeoutSeconds?: number;
   /** Longest life of an open session from its creation; the lifecycle rules follow it. */
@@ -223,6 +225,7 @@ const CONTEXT_READERS: { readonly [K in keyof Required<BitsUploadSettings>]: Rea
     maxUploadSize: readInteger,
     maxFragmentSize: readInteger,
     partSize: readInteger,
+    partBufferBytes: readInteger,
     sessionTimeoutSeconds: readInteger,
     maxSessionAgeSeconds: readInteger,
     tombstoneSeconds: readInteger,
@@ -303,6 +306,7 @@ export function resolveSettings(props: BitsUploadSettings, context: BitsUploadSe
     maxFragmentSize,
     maxUploadSize: merged.maxUploadSize,
     partSize: merged.partSize,
+    partBufferBytes: merged.partBufferBytes,
     sessionTimeoutSeconds: merged.sessionTimeoutSeconds,
     maxSessionAgeSeconds: merged.maxSessionAgeSeconds,
     tombstoneSeconds: merged.tombstoneSeconds,
@@ -405,6 +409,7 @@ export function resolveSettings(props: BitsUploadSettings, context: BitsUploadSe
       [CONFIG_ENV.maxUploadSize]: String(config.maxUploadSize),
       [CONFIG_ENV.maxFragmentSize]: String(config.maxFragmentSize),
       [CONFIG_ENV.partSize]: String(config.partSize),
+      [CONFIG_ENV.partBufferBytes]: String(config.partBufferBytes),
       [CONFIG_ENV.sessionTimeoutSeconds]: String(config.sessionTimeoutSeconds),
       [CONFIG_ENV.maxSessionAgeSeconds]: String(config.maxSessionAgeSeconds),
       [CONFIG_ENV.tombstoneSeconds]: String(config.tombstoneSeconds),

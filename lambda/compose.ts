@@ -9,6 +9,7 @@ import {
 } from './adapters/lambda-notification-target';
 import { S3ObjectLinks } from './adapters/s3-object-links';
 import { S3UploadStore } from './adapters/s3-upload-store';
+import { PartBuffers } from './assembler/part-buffers';
 import { SessionCache } from './assembler/session-cache';
 import { createAuthenticator } from './auth/authenticate';
 import type { Config } from './config';
@@ -58,6 +59,7 @@ export function composeDeps(
     metrics,
     authenticate: createAuthenticator(config),
     sessionCache: new SessionCache(),
+    partBuffers: new PartBuffers(config.partBufferBytes),
     ...(notifier === undefined ? {} : { notifier, links: new S3ObjectLinks(clients.s3, config.bucketName) }),
   };
 }

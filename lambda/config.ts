@@ -1,3 +1,5 @@
+import { DEFAULT_PART_BUFFER_BYTES } from './assembler/part-buffers';
+
 const MiB = 1024 * 1024;
 const DAY = 24 * 3600;
 
@@ -22,6 +24,11 @@ export interface Config {
   readonly maxUploadSize: number;
   /** Preferred S3 part size; raised for large files to stay within 10,000 parts. */
   readonly partSize: number;
+  /**
+   * Memory one environment may keep for sessions' current parts (lambda/assembler/part-buffers.ts),
+   * so the next fragments of a part need not read their staged chunks back; 0 turns it off.
+   */
+  readonly partBufferBytes: number;
   /** Sessions expire this long after their last progress (§12 D21). */
   readonly sessionTimeoutSeconds: number;
   /** ... and at the latest this long after creation (the lifecycle rules' horizon, minus a margin). */
@@ -92,6 +99,7 @@ export const CONFIG_ENV = {
   maxFragmentSize: 'BITS_MAX_FRAGMENT_SIZE',
   maxUploadSize: 'BITS_MAX_UPLOAD_SIZE',
   partSize: 'BITS_PART_SIZE',
+  partBufferBytes: 'BITS_PART_BUFFER_BYTES',
   sessionTimeoutSeconds: 'BITS_SESSION_TIMEOUT_SECONDS',
   maxSessionAgeSeconds: 'BITS_MAX_SESSION_AGE_SECONDS',
   tombstoneSeconds: 'BITS_TOMBSTONE_SECONDS',
@@ -298,6 +306,13 @@ export function loadConfig(env: Env): Config {
     ),
     maxUploadSize: readInteger(env, CONFIG_ENV.maxUploadSize, S3_MAX_OBJECT_SIZE, 0, S3_MAX_OBJECT_SIZE),
     partSize: readInteger(env, CONFIG_ENV.partSize, 8 * MiB, S3_MIN_PART_SIZE, MAX_CONFIGURED_PART_SIZE),
+    partBufferBytes: readInteger(
+      env,
+      CONFIG_ENV.partBufferBytes,
+      DEFAULT_PART_BUFFER_BYTES,
+      0,
+      8 * 1024 * MiB,
+    ),
     sessionTimeoutSeconds: readInteger(
       env,
       CONFIG_ENV.sessionTimeoutSeconds,

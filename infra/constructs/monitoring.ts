@@ -239,7 +239,10 @@ export class Monitoring extends Construct {
               bitsMetric('MergedChunks', { label: 'staged chunks merged' }),
               bitsMetric('CommitConflicts', { label: 'commit conflicts' }),
             ],
-            [bitsMetric('StagedBytes', { label: 'staged bytes' })],
+            [
+              bitsMetric('StagedBytes', { label: 'staged bytes' }),
+              bitsMetric('StagedBytesRead', { label: 'staged bytes read back' }),
+            ],
           ),
         ],
         [

@@ -3,6 +3,7 @@ import type { HandlerDeps } from '../handlers/types';
 import { StagedChunkMissingError, UploadNotFoundError } from '../ports/errors';
 import type { Session, StagedChunk } from '../ports/session-store';
 import { BitsError } from '../protocol/errors';
+import { type HeldPart, holdsChunks } from './part-buffers';
 import { choosePartSize } from './part-size';
 import { type FragmentPlan, type PlannedChunk, type PlannedPart, planFragment } from './plan-fragment';
 import { describeChunk, stagedChunkKey, stagingFolder } from './staging';
@@ -43,13 +44,24 @@ async function readChunkInto(
   if (read.length !== chunk.end - chunk.start || read.sha256 !== chunk.checksum) {
     throw new StagedChunkMissingError(`${key} does not match its record`);
   }
+  deps.metrics?.record('StagedBytesRead', read.length);
+}
+
+/** The assembled bytes: a view for each output, and the buffer holding [origin, until), if any. */
+interface Assembled {
+  readonly slice: Slice;
+  readonly buffer?: Buffer;
+  /** The buffer is a view of the held part's buffer (nothing was read). */
+  readonly inPlace?: boolean;
 }
 
 /**
  * Reads the staged chunks the plan consumes into one buffer that ends where the first output holding
  * them ends (the first part, or the merged chunk), followed by the new bytes up to there. Nothing
  * else is copied: outputs past that point are views of the fragment's body. So a fragment holds at
- * most one part and its own body, and never a chunk and its concatenation at once.
+ * most one part and its own body, and never a chunk and its concatenation at once. When this
+ * environment holds the session's part (`held`, checked against the record), the chunks are
+ * already in place there and nothing is read.
  */
 async function assemble(
   deps: HandlerDeps,
@@ -57,7 +69,8 @@ async function assemble(
   plan: FragmentPlan,
   fresh: Buffer,
   nextOffset: number,
-): Promise<Slice> {
+  held: HeldPart | undefined,
+): Promise<Assembled> {
   // Every output must lie in bytes this request holds: a record whose staged chunks do not cover
   // everything from the first output to the offset is refused rather than filled with other bytes.
   const fromFresh: Slice = (start, end) => {
@@ -67,7 +80,7 @@ async function assemble(
     return fresh.subarray(start - nextOffset, end - nextOffset);
   };
   const origin = plan.reads[0]?.start;
-  if (origin === undefined) return fromFresh;
+  if (origin === undefined) return { slice: fromFresh };
   const until = plan.parts[0]?.end ?? plan.stage?.end ?? nextOffset;
   const first = plan.parts[0]?.start ?? plan.stage?.start;
   // The record's chunks must tile [first output, nextOffset) exactly: every byte of the buffer is
@@ -82,23 +95,29 @@ async function assemble(
   if (cursor !== nextOffset || until <= nextOffset || until - nextOffset > fresh.length) {
     throw new Error(`staged chunks end at ${cursor}, expected ${nextOffset} before ${until}`);
   }
-  const buffer = Buffer.allocUnsafe(until - origin);
-  await settled(
-    plan.reads.map((chunk) =>
-      readChunkInto(
-        deps,
-        stagedChunkKey(folder, chunk),
-        chunk,
-        buffer.subarray(chunk.start - origin, chunk.end - origin),
+  const inPlace = held !== undefined && held.origin <= origin && until - held.origin <= held.buffer.length;
+  const buffer = inPlace
+    ? held.buffer.subarray(origin - held.origin, until - held.origin)
+    : Buffer.allocUnsafe(until - origin);
+  if (!inPlace) {
+    await settled(
+      plan.reads.map((chunk) =>
+        readChunkInto(
+          deps,
+          stagedChunkKey(folder, chunk),
+          chunk,
+          buffer.subarray(chunk.start - origin, chunk.end - origin),
+        ),
       ),
-    ),
-  );
+    );
+  }
   fresh.copy(buffer, nextOffset - origin, 0, until - nextOffset);
-  return (start, end) => {
+  const slice: Slice = (start, end) => {
     if (end <= until) return buffer.subarray(start - origin, end - origin);
     if (start >= until) return fromFresh(start, end);
     throw new Error(`range ${start}-${end} straddles the assembled bytes`);
   };
+  return { slice, buffer, inPlace };
 }
 
 /** UploadPart, then its PART# record (which needs the ETag and the checksum). */
@@ -109,12 +128,7 @@ async function storePart(
   body: Buffer,
 ): Promise<void> {
   const upload = { key: session.key, uploadId: session.uploadId };
-  const uploaded = await deps.uploads.uploadPart(upload, part.partNumber, body).catch((error: unknown) => {
-    if (error instanceof UploadNotFoundError) {
-      throw new BitsError('SESSION_NOT_FOUND', `upload of ${session.id} is gone`, { cause: error });
-    }
-    throw error;
-  });
+  const uploaded = await deps.uploads.uploadPart(upload, part.partNumber, body);
   await deps.sessions.putPart(session.id, {
     partNumber: part.partNumber,
     etag: uploaded.etag,
@@ -147,11 +161,12 @@ async function writeAll(
   session: Session,
   plan: FragmentPlan,
   fresh: Buffer,
-): Promise<StagedChunk | undefined> {
+  held: HeldPart | undefined,
+): Promise<{ readonly chunk: StagedChunk | undefined; readonly assembled: Assembled }> {
   const { stage } = plan;
   const folder = stagingFolder(deps.config.stagingPrefix, session.id);
-  const assembled = assemble(deps, folder, plan, fresh, session.nextOffset);
-  const uploads = assembled.then((slice) =>
+  const assembling = assemble(deps, folder, plan, fresh, session.nextOffset, held);
+  const uploads = assembling.then(({ slice }) =>
     settled(plan.parts.map((part) => storePart(deps, session, part, slice(part.start, part.end)))),
   );
   const staging =
@@ -159,21 +174,21 @@ async function writeAll(
       ? Promise.resolve(undefined)
       : plan.parts.length > 0 || plan.reads.length === 0
         ? storeStage(deps, folder, stage, fresh.subarray(stage.start - session.nextOffset))
-        : assembled.then((slice) => storeStage(deps, folder, stage, slice(stage.start, stage.end)));
-  const [, chunk] = await settled<unknown>([uploads, staging]);
+        : assembling.then(({ slice }) => storeStage(deps, folder, stage, slice(stage.start, stage.end)));
+  const [, chunk, assembled] = await settled<unknown>([uploads, staging, assembling]);
   if (plan.parts.length > 0) deps.metrics?.record('PartsUploaded', plan.parts.length);
-  // Staged chunks read back and rewritten, into a part or a merged chunk (compaction).
+  // Staged chunks consumed and rewritten, into a part or a merged chunk (compaction).
   if (plan.reads.length > 0) deps.metrics?.record('MergedChunks', plan.reads.length);
-  return chunk as StagedChunk | undefined;
+  return { chunk: chunk as StagedChunk | undefined, assembled: assembled as Assembled };
 }
 
 /**
- * A staged chunk this session's record names is gone. If the session moved on, a concurrent winner
- * consumed it: answer from the current state. If not, the data is lost (removed behind our back):
- * answering 416 at the same offset would stall the client forever, so the session is discarded and
- * the client starts over.
+ * A staged chunk this session's record names, or its multipart upload, is gone. If the session moved
+ * on, a concurrent winner consumed it or a Close or Cancel ended the session: answer from the current
+ * state. If not, the data is lost (removed behind our back): answering 416 at the same offset would
+ * stall the client forever, so the session is discarded and the client starts over.
  */
-async function chunkMissing(deps: HandlerDeps, session: Session, cause: unknown): Promise<StoreOutcome> {
+async function storageMissing(deps: HandlerDeps, session: Session, cause: unknown): Promise<StoreOutcome> {
   const current = await deps.sessions.getSession(session.id);
   const unchanged = current?.state === 'open' && current.nextOffset === session.nextOffset;
   if (!unchanged) {
@@ -184,7 +199,8 @@ async function chunkMissing(deps: HandlerDeps, session: Session, cause: unknown)
   }
   deps.sessionCache?.delete(session.id);
   await discardSession(deps, session);
-  throw new BitsError('SESSION_NOT_FOUND', `staged data of ${session.id} is gone`, { cause });
+  const what = cause instanceof UploadNotFoundError ? 'upload' : 'staged data';
+  throw new BitsError('SESSION_NOT_FOUND', `${what} of ${session.id} is gone`, { cause });
 }
 
 /**
@@ -197,6 +213,52 @@ async function cleanUpAfterLoss(deps: HandlerDeps, current: Session | undefined,
   await releaseStorage(deps, current).catch((error: unknown) =>
     deps.logger.warn('cleanup after a late fragment failed', { sessionId: id, error }),
   );
+}
+
+/** The part buffer taken out for `session`, if it holds exactly the bytes of the record's staged chunks. */
+function usableHeld(held: HeldPart | undefined, session: Session, partSize: number): HeldPart | undefined {
+  if (held === undefined) return undefined;
+  return held.origin === session.partsDone * partSize && holdsChunks(held, session.staged) ? held : undefined;
+}
+
+/**
+ * What this environment keeps of the session's current part after a commit, so that the next
+ * fragments of the part need not read their staged chunks back (part-buffers.ts): the bytes of every
+ * chunk the record now names, at their places in a buffer as long as the part. Undefined when the
+ * file is complete, or when this request did not have the part's earlier bytes.
+ */
+function nextHeld(
+  session: Session,
+  plan: FragmentPlan,
+  fresh: Buffer,
+  assembled: Assembled,
+  held: HeldPart | undefined,
+  staged: readonly StagedChunk[],
+  partSize: number,
+  total: number,
+): HeldPart | undefined {
+  const origin = plan.partsDone * partSize;
+  if (origin >= total) return undefined;
+  const length = Math.min(partSize, total - origin);
+  const reusable = (buffer: Buffer | undefined) => buffer !== undefined && buffer.length >= length;
+  const keep = (buffer: Buffer): HeldPart => ({ sessionId: session.id, origin, buffer, chunks: staged });
+  if (plan.parts.length > 0) {
+    // Every staged chunk went into the parts (uploaded by now); a new chunk holds only new bytes.
+    const buffer = [held?.buffer, assembled.buffer].find(reusable) ?? Buffer.allocUnsafe(length);
+    if (plan.stage !== undefined) fresh.copy(buffer, 0, plan.stage.start - session.nextOffset);
+    return keep(buffer);
+  }
+  if (held === undefined) {
+    if (session.staged.length > 0) return undefined;
+    const buffer = Buffer.allocUnsafe(length);
+    fresh.copy(buffer, session.nextOffset - origin);
+    return keep(buffer);
+  }
+  // The new bytes follow the held ones; a merge has them in its assembled buffer already.
+  const first = plan.reads[0];
+  if (first === undefined) fresh.copy(held.buffer, session.nextOffset - origin);
+  else if (!assembled.inPlace) assembled.buffer?.copy(held.buffer, first.start - origin);
+  return keep(held.buffer);
 }
 
 /** The expiry moves forward in steps of at most a minute (a 64th of shorter timeouts). */
@@ -240,13 +302,17 @@ export async function storeFragment(
     staged: session.staged,
     freshLength: fresh.length,
   });
-  let chunk: StagedChunk | undefined;
+  const held = usableHeld(deps.partBuffers?.take(session.id), session, partSize);
+  let written: Awaited<ReturnType<typeof writeAll>>;
   try {
-    chunk = await writeAll(deps, session, plan, fresh);
+    written = await writeAll(deps, session, plan, fresh, held);
   } catch (error) {
-    if (error instanceof StagedChunkMissingError) return chunkMissing(deps, session, error);
+    if (error instanceof StagedChunkMissingError || error instanceof UploadNotFoundError) {
+      return storageMissing(deps, session, error);
+    }
     throw error;
   }
+  const { chunk } = written;
   const expiresAt = refreshedExpiry(deps, session);
   const progress = {
     totalSize: total,
@@ -266,8 +332,10 @@ export async function storeFragment(
     await cleanUpAfterLoss(deps, result.current, session.id);
     return lostRace(deps, session.id, result.current);
   }
-  const written: Session = { ...session, ...progress };
-  deps.sessionCache?.set(written);
+  const next = nextHeld(session, plan, fresh, written.assembled, held, progress.staged, partSize, total);
+  if (next !== undefined) deps.partBuffers?.put(next);
+  const committed: Session = { ...session, ...progress };
+  deps.sessionCache?.set(committed);
   deps.metrics?.record('BytesCommitted', fresh.length);
   if (plan.reads.length > 0) {
     await deps.uploads
@@ -278,5 +346,5 @@ export async function storeFragment(
         deps.logger.warn('staged chunk cleanup failed', { sessionId: session.id, error }),
       );
   }
-  return { committed: true, session: written };
+  return { committed: true, session: committed };
 }

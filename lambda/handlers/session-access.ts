@@ -47,6 +47,7 @@ export const tombstoneExpiry = (deps: HandlerDeps): number =>
  * completed object is never touched.
  */
 export async function releaseStorage(deps: HandlerDeps, session: Session): Promise<void> {
+  deps.partBuffers?.delete(session.id);
   await deps.uploads.deleteStagingPrefix(stagingFolder(deps.config.stagingPrefix, session.id));
   await deps.sessions.deleteParts(session.id);
   if (deps.config.notificationType !== 'none' || session.reply !== undefined) {

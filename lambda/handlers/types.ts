@@ -1,4 +1,5 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
+import type { PartBuffers } from '../assembler/part-buffers';
 import type { SessionCache } from '../assembler/session-cache';
 import type { Authenticate } from '../auth/authenticate';
 import type { Config } from '../config';
@@ -35,6 +36,11 @@ export interface HandlerDeps {
    * its commit on one without reading first. Absent: every Fragment reads the record.
    */
   readonly sessionCache?: SessionCache;
+  /**
+   * Bytes of sessions' current parts this environment staged (lambda/assembler/part-buffers.ts):
+   * a part is then uploaded without reading its staged chunks back. Absent: always read back.
+   */
+  readonly partBuffers?: PartBuffers;
   /**
    * Upload-reply (config.notificationType other than none): the server application, and links to
    * objects for it. Both are required then; composeDeps builds them from the configuration.

@@ -29,6 +29,7 @@ export const METRICS = {
   PartsUploaded: MetricUnit.Count,
   StagedBytes: MetricUnit.Bytes,
   MergedChunks: MetricUnit.Count,
+  StagedBytesRead: MetricUnit.Bytes,
   CommitConflicts: MetricUnit.Count,
   // Upload-reply, recorded by the final fragment (handlers/upload-reply.ts).
   Notifications: MetricUnit.Count,

@@ -1,4 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import { PartBuffers } from '../../lambda/assembler/part-buffers';
 import { SessionCache } from '../../lambda/assembler/session-cache';
 import { CONFIG_ENV, type Config, loadConfig } from '../../lambda/config';
 import { createHandler } from '../../lambda/create-handler';
@@ -50,8 +51,10 @@ export function makeTestBed(overrides: ConfigOverrides = {}, logger?: Logger): T
     logger: logger ?? new Logger({ logLevel: 'SILENT' }),
     now: clock.now,
     newSessionId,
-    // As composeDeps wires it: every handler test also runs Fragment's cached-record path.
+    // As composeDeps wires them: every handler test also runs Fragment's cached-record path, and
+    // parts assembled from the bytes this environment staged (nothing read back).
     sessionCache: new SessionCache(),
+    partBuffers: new PartBuffers(),
   };
   return { handler: createHandler(deps), deps, sessions, uploads, clock };
 }

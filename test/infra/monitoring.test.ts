@@ -336,7 +336,7 @@ describe('dashboard', () => {
   it.each([
     ['Bytes', ['BytesReceived', 'BytesCommitted', 'UploadBytes']],
     ['Uploads', ['UploadsCompleted', 'UploadsCancelled', 'UploadsDiscarded']],
-    ['Assembler', ['PartsUploaded', 'MergedChunks', 'CommitConflicts', 'StagedBytes']],
+    ['Assembler', ['PartsUploaded', 'MergedChunks', 'CommitConflicts', 'StagedBytes', 'StagedBytesRead']],
     ['Sweeper runs', Object.keys(SWEEP_METRICS)],
   ])('graphs %s from the (service) totals', (title, names) => {
     const lines = graphLines(body, title);

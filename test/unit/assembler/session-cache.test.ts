@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
+import { PartBuffers } from '../../../lambda/assembler/part-buffers';
 import { SessionCache } from '../../../lambda/assembler/session-cache';
 import { S3_MIN_PART_SIZE } from '../../../lambda/config';
 import { type BitsLambdaHandler, createHandler } from '../../../lambda/create-handler';
@@ -18,8 +19,8 @@ const KEY = 'uploads/up/a.bin';
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
 /**
- * Two Lambda execution environments ("containers") of one function: each its own handler and session
- * cache, both on the same session and upload stores, as two warm environments share DynamoDB and S3.
+ * Two Lambda execution environments ("containers") of one function: each its own handler, session
+ * cache and part buffers, both on the same session and upload stores, as two warm environments share DynamoDB and S3.
  */
 interface Containers {
   readonly bed: TestBed;
@@ -42,7 +43,7 @@ function twoContainers(overrides: Parameters<typeof makeTestBed>[0] = {}): Conta
   const cacheA = new SessionCache();
   const cacheB = new SessionCache();
   const container = (cache: SessionCache) =>
-    createHandler({ ...bed.deps, sessionCache: cache } as HandlerDeps);
+    createHandler({ ...bed.deps, sessionCache: cache, partBuffers: new PartBuffers() } as HandlerDeps);
   return { bed, a: container(cacheA), b: container(cacheB), cacheA, cacheB, reads: () => reads };
 }
 

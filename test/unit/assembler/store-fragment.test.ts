@@ -31,9 +31,11 @@ describe('storeFragment', () => {
 
   it('writes the staged tail while it reads the staged chunks a part needs', async () => {
     const bed = makeTestBed({ partSize: String(PART) });
+    // Without part buffers: the part's staged chunk is read back from the store.
+    const handler = createHandler({ ...bed.deps, partBuffers: undefined } as HandlerDeps);
     const file = randomBytes(PART + 2 * MiB);
-    const id = await createSession(bed.handler);
-    await sendFragment(bed.handler, id, 0, file.subarray(0, 4 * MiB), file.length);
+    const id = await createSession(handler);
+    await sendFragment(handler, id, 0, file.subarray(0, 4 * MiB), file.length);
     const staged = gate();
     const read = bed.uploads.readStagedChunk.bind(bed.uploads);
     bed.uploads.readStagedChunk = async (key, into) => {
@@ -46,23 +48,22 @@ describe('storeFragment', () => {
       staged.open();
     };
     // Completes part 1 from the staged chunk and stages the 1 MiB past it.
-    const answer = await sendFragment(
-      bed.handler,
-      id,
-      4 * MiB,
-      file.subarray(4 * MiB, PART + MiB),
-      file.length,
-    );
+    const answer = await sendFragment(handler, id, 4 * MiB, file.subarray(4 * MiB, PART + MiB), file.length);
     expect([answer.status, answer.headers['bits-received-content-range']]).toEqual([200, String(PART + MiB)]);
-    await sendFragment(bed.handler, id, PART + MiB, file.subarray(PART + MiB), file.length);
-    expect((await sendPacket(bed.handler, 'Close-Session', id)).status).toBe(200);
+    await sendFragment(handler, id, PART + MiB, file.subarray(PART + MiB), file.length);
+    expect((await sendPacket(handler, 'Close-Session', id)).status).toBe(200);
     expect(sha256(bed.uploads.objects.get(KEY)?.body ?? Buffer.alloc(0))).toBe(sha256(file));
   });
 
   it('leaves nothing behind when a Cancel lands while it reads, even after writing its staged tail', async () => {
     const bed = makeTestBed({ partSize: String(PART) });
-    // Without a session cache: the request reads the record, then Cancel runs in between.
-    const handler = createHandler({ ...bed.deps, sessionCache: undefined } as HandlerDeps);
+    // Without a session cache or part buffers: the request reads the record and the staged chunk,
+    // and Cancel runs in between.
+    const handler = createHandler({
+      ...bed.deps,
+      sessionCache: undefined,
+      partBuffers: undefined,
+    } as HandlerDeps);
     const file = randomBytes(PART + 2 * MiB);
     const id = await createSession(handler);
     await sendFragment(handler, id, 0, file.subarray(0, 4 * MiB), file.length);
@@ -82,6 +83,26 @@ describe('storeFragment', () => {
     expect(bed.uploads.keysUnder('bits-staging/')).toEqual([]);
     expect(bed.sessions.partCount(id)).toBe(0);
     expect(bed.uploads.uploads.size).toBe(0);
+  });
+
+  it('discards the session, leaving nothing behind, when its multipart upload is gone behind its back', async () => {
+    const bed = makeTestBed({ partSize: String(PART) });
+    const file = randomBytes(PART + 2 * MiB);
+    const id = await createSession(bed.handler);
+    await sendFragment(bed.handler, id, 0, file.subarray(0, 4 * MiB), file.length);
+    bed.uploads.uploads.clear(); // as the bucket's lifecycle rule aborts an old upload
+    // Completes part 1 (UploadPart: no such upload) while it stages the 1 MiB past it.
+    const answer = await sendFragment(
+      bed.handler,
+      id,
+      4 * MiB,
+      file.subarray(4 * MiB, PART + MiB),
+      file.length,
+    );
+    expect([answer.status, answer.headers['bits-error-code']]).toEqual([500, '0x8020001F']);
+    expect((await bed.sessions.getSession(id))?.state).toBe('cancelled');
+    expect(bed.uploads.keysUnder('bits-staging/')).toEqual([]);
+    expect(bed.sessions.partCount(id)).toBe(0);
   });
 
   it('records each part with its checksum, and Close completes with them', async () => {
