@@ -14,6 +14,8 @@ import {
   type PutObjectCommandOutput,
   type S3Client,
   UploadPartCommand,
+  type UploadPartCommandInput,
+  type UploadPartCommandOutput,
 } from '@aws-sdk/client-s3';
 import type { BuildMiddleware } from '@smithy/types';
 import {
@@ -70,9 +72,13 @@ function translateConditionalWrite(error: unknown, key: string, operation: strin
   return translateUnknown(error, operation);
 }
 
+/** SigV4's `x-amz-content-sha256` for a body the signature does not cover. */
+const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
+
 /**
  * Signs a request with a payload SHA-256 the caller already has (SigV4's `x-amz-content-sha256`,
  * hex), so the SDK does not hash the body again; S3 refuses the request when the body differs.
+ * With UNSIGNED_PAYLOAD the body is not hashed at all.
  */
 const signWithPayloadHash =
   <Input extends object, Output extends object>(sha256Hex: string): BuildMiddleware<Input, Output> =>
@@ -178,18 +184,23 @@ export class S3UploadStore implements UploadStore {
     // Computed here rather than by the SDK, so the value is known whether or not S3 echoes it.
     const checksum = crc32Base64(body);
     try {
-      const { ETag } = await this.s3.send(
-        new UploadPartCommand({
-          Bucket: this.bucket,
-          Key: upload.key,
-          UploadId: upload.uploadId,
-          PartNumber: partNumber,
-          Body: body,
-          ContentLength: body.length,
-          ChecksumAlgorithm: 'CRC32',
-          ChecksumCRC32: checksum,
-        }),
+      const command = new UploadPartCommand({
+        Bucket: this.bucket,
+        Key: upload.key,
+        UploadId: upload.uploadId,
+        PartNumber: partNumber,
+        Body: body,
+        ContentLength: body.length,
+        ChecksumAlgorithm: 'CRC32',
+        ChecksumCRC32: checksum,
+      });
+      // S3 checks the part against its CRC32, sent in a signed header (over TLS to AWS): the
+      // SDK's SigV4 SHA-256 of the body would be a second pass over every part for nothing.
+      command.middlewareStack.add(
+        signWithPayloadHash<UploadPartCommandInput, UploadPartCommandOutput>(UNSIGNED_PAYLOAD),
+        { step: 'build', name: 'unsignedPartPayload' },
       );
+      const { ETag } = await this.s3.send(command);
       if (ETag === undefined) throw new Error(`UploadPart ${partNumber} of ${upload.key} returned no ETag`);
       return { etag: ETag, checksum };
     } catch (error) {
