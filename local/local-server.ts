@@ -10,11 +10,14 @@ import { createHandler } from '../lambda/create-handler';
 import { type Emulators, startEmulators } from './emulators';
 import { type FrontRequest, startHttpFront } from './http/server';
 import { fromLambdaResult, toHttpApiEvent } from './http/to-event';
+import { youngCollection } from './http/young-collection';
 import { ensureBucket, ensureTable } from './provision';
 
 /** Credentials the emulators accept (they check none). */
 export const EMULATOR_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 export const EMULATOR_REGION = 'us-east-1';
+/** Dead request bodies the server lets pile up before it collects them (local/http/young-collection.ts). */
+const COLLECT_EVERY_BYTES = 1024 * 1024;
 
 export interface LocalServerOptions {
   readonly config: Config;
@@ -104,10 +107,13 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       host: options.host ?? '127.0.0.1',
       port: options.port ?? 0,
       maxBodyBytes: config.maxFragmentSize,
+      onAnswered: youngCollection(COLLECT_EVERY_BYTES),
       ...(options.tls ? { tls: options.tls } : {}),
       onRequest: async (request) =>
         fromLambdaResult(
-          (await handler(toHttpApiEvent(withForwardedProto(request, scheme)))) as APIGatewayProxyResultV2,
+          (await handler(
+            toHttpApiEvent(withForwardedProto(request, scheme), new Date(), true),
+          )) as APIGatewayProxyResultV2,
         ),
     });
     return {

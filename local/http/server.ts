@@ -36,6 +36,8 @@ export interface HttpFrontOptions {
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
   /** Faults of the application (a throw from `onRequest`); default: one line on stderr. */
   readonly onError?: (error: unknown) => void;
+  /** Called with a request's body size once its answer is written (and nothing refers to the body). */
+  readonly onAnswered?: (bodyBytes: number) => void;
 }
 
 export interface HttpFront {
@@ -50,6 +52,7 @@ export interface HttpFront {
 interface FrontConfig {
   readonly onRequest: RequestCallback;
   readonly onError: (error: unknown) => void;
+  readonly onAnswered?: (bodyBytes: number) => void;
   readonly maxBodyBytes: MaxBodyBytes;
   readonly maxHeaderBytes: number;
   readonly headerTimeoutMs: number;
@@ -74,6 +77,7 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
   const config: FrontConfig = {
     onRequest: options.onRequest,
     onError: options.onError ?? logToStderr,
+    ...(options.onAnswered === undefined ? {} : { onAnswered: options.onAnswered }),
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     maxHeaderBytes: options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
     headerTimeoutMs: options.headerTimeoutMs ?? 30_000,
@@ -218,8 +222,12 @@ class FrontConnection {
     };
     const close = !head.keepAlive;
     const headOnly = head.method === 'HEAD';
+    const bodyBytes = body.length;
     this.answer(request, { close, headOnly })
-      .then((answer) => this.afterAnswer(answer))
+      .then((answer) => {
+        this.afterAnswer(answer);
+        this.config.onAnswered?.(bodyBytes);
+      })
       .catch((error: unknown) => {
         // Writing failed in a way the socket did not report itself: drop this connection only.
         this.config.onError(error);

@@ -76,6 +76,17 @@ describe('toHttpApiEvent', () => {
     expect(parsed?.request.headers['bits-packet-type']).toBe('Fragment');
     expect(parsed?.request.body).toEqual(Buffer.from([0, 1, 2, 255]));
   });
+
+  it('hands the body over as it came with rawBody (the local server), under a key JSON cannot carry', () => {
+    const body = Buffer.from([0, 1, 2, 255]);
+    const event = toHttpApiEvent(request({ body }), NOW, true);
+    expect(event.body).toBeUndefined();
+    expect(event.isBase64Encoded).toBe(false);
+    expect(parseEvent(event)?.request.body).toBe(body); // the same bytes, not a copy
+    expect(parseEvent(event)?.request).toEqual(parseEvent(toHttpApiEvent(request({ body }), NOW))?.request);
+    // What arrives at a Lambda function is JSON: the raw body cannot come from a front.
+    expect(parseEvent(JSON.parse(JSON.stringify(event)))?.request.body).toEqual(Buffer.alloc(0));
+  });
 });
 
 describe('fromLambdaResult', () => {
