@@ -61,9 +61,18 @@ export const DEFAULT_SIZE = 256 * MiB;
 const TABLE = 'bench-sessions';
 const BUCKETS = { ours: 'bench-ours', tus: 'bench-tus', 'lib-storage': 'bench-ceiling' } as const;
 const STAGING_PREFIX = 'bits-staging/';
-/** Four 64 KiB fragments: Create, staging, a final part from staged chunks, Close — every code path. */
-const WARM_UP_SIZE = 256 * KiB;
-const WARM_UP_CHUNK = 64 * KiB;
+/**
+ * The upload each server makes before it is measured, so that every code path has run once (code
+ * loaded and compiled, connections open): ours sends 10 MiB in 64 KiB fragments (staged chunks,
+ * merges once 32 are staged, whole parts, the final part); tus the same file in 1 MiB chunks (its
+ * paths do not depend on the chunk size), lib-storage in 8 MiB parts. --quick uses 1 MiB.
+ * Measured alternatives: a 256 KiB warm-up leaves first-time paths (merges, whole parts) to the
+ * measured upload, adding up to 30 MiB to its peak RSS; two different warm-ups in a row (10 MiB in
+ * 1 MiB fragments, then 256 KiB in 5 KiB) left V8 starting incremental marking at almost every
+ * later 4 MiB request (GC 22 % of the server's CPU instead of 5 %).
+ */
+const WARM_UP_SIZE = { full: 10 * MiB, quick: MiB };
+const WARM_UP_CHUNK = { ours: 64 * KiB, tus: MiB, 'lib-storage': PART_SIZE } as const;
 
 const OUR_TIMING =
   "handler time: the handler's own latencyMs log field (Date.now, 1 ms steps), handler entry to ack; the HTTP front has already read the body";
@@ -106,7 +115,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     const sizes = [...new Set(scenarios.map((scenario) => scenario.fileSize))];
     progress.log(`writing test files: ${sizes.map(sizeLabel).join(', ')} of random bytes`);
     const files = new Map(sizes.map((size) => [size, writeRandomFile(dir, size)] as const));
-    const warmUp = writeRandomFile(dir, WARM_UP_SIZE);
+    const warmUp = writeRandomFile(dir, options.quick ? WARM_UP_SIZE.quick : WARM_UP_SIZE.full);
 
     progress.log('starting emulators (fauxqs in this process, DynamoDB Local in a java process)');
     emulators = await startEmulators();
@@ -172,11 +181,11 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
 }
 
 const NOTES = [
-  'Throughput = file size ÷ wall time of the whole upload as the client sees it (Create-Session or POST to the last answer), MiB/s. Each run starts a fresh server process; a warm-up upload (256 KiB in 64 KiB chunks) runs first and is not counted.',
+  'Throughput = file size ÷ wall time of the whole upload as the client sees it (Create-Session or POST to the last answer), MiB/s. Each run starts a fresh server process; a warm-up upload (10 MiB; ours in 64 KiB fragments: staged chunks, merges, whole parts, the final part; tus in 1 MiB chunks) runs first and is not counted.',
   'S3 and DynamoDB figures are counted by SDK middleware on the server’s own clients (lib-storage: on the uploading client): one count per HTTP attempt; bytes are request/response payload lengths. “Data phase” counts only requests made while serving Fragment packets (ours) or PATCH requests (tus).',
   'DynamoDB write units are the ConsumedCapacity DynamoDB Local returns when asked (ReturnConsumedCapacity: TOTAL, added by middleware).',
   'fauxqs 1.9.2 has no ListParts; the tus store’s S3 client answers ListParts from the parts it uploaded (bench/list-parts-shim.ts). Those calls cost no request here but would on real S3: they are listed separately.',
-  'Server memory: base = RSS after start-up, a warm-up upload and a full GC; peak = kernel VmHWM reset at the base (clear_refs) and read after the upload. heapUsed/arrayBuffers and V8 young-generation peaks are sampled every 50 ms. Servers run with Node’s default heap flags, as `npm start` does; Lambda’s Node.js runtime bootstrap starts node with --max-semi-space-size = memory ÷ 20 and --max-old-space-size = memory − memory ÷ 10 (51 and 922 MiB at the stack’s 1024 MB), so its young generation may grow larger than here.',
+  'Server memory: base = RSS after start-up, the warm-up upload and a full GC; peak = kernel VmHWM reset at the base (clear_refs) and read after the upload. heapUsed/arrayBuffers and V8 young-generation peaks are sampled every 50 ms. Servers run with Node’s default heap flags, as `npm start` does; Lambda’s Node.js runtime bootstrap starts node with --max-semi-space-size = memory ÷ 20 and --max-old-space-size = memory − memory ÷ 10 (51 and 922 MiB at the stack’s 1024 MB), so its young generation may grow larger than here.',
   'S3 checksums: parts carry their CRC32 and staged chunks their SHA-256 (S3 verifies both on receipt; the staged chunk’s request is signed with that SHA-256 instead of a second hash). Against AWS S3 the server also creates uploads with a full-object CRC32 and completes them with the parts’ CRC32s; fauxqs 1.9.2 would complete such a part list as an empty object, so against a custom endpoint (the emulators here) uploads are plain.',
   'The tus S3 store uploads a part as soon as its buffered tail reaches its 5 MiB minimum part size, so at chunks below 5 MiB its parts are about 5 MiB (its preferred 8 MiB is the upper bound).',
 ];
@@ -189,7 +198,7 @@ function factsOf(scenario: Scenario): ScenarioFacts {
         partSize,
         dataPhase: 'Fragment',
         serverTiming: OUR_TIMING,
-        prediction: predict(scenario.fileSize, scenario.chunkSize, PART_SIZE),
+        prediction: predict(scenario.fileSize, scenario.chunkSize, PART_SIZE, !scenario.unbuffered),
         memoryBudget: partSize + 2 * scenario.chunkSize,
       };
     }
@@ -234,6 +243,7 @@ async function runOnce(context: Context, scenario: Scenario, run: number, label:
           BITS_PART_SIZE: String(PART_SIZE),
           BITS_STAGING_PREFIX: STAGING_PREFIX,
           BITS_LOG_LEVEL: 'SILENT',
+          ...(scenario.unbuffered ? { BITS_PART_BUFFER_BYTES: '0' } : {}),
         },
         ...(context.options.cpuProfileDir === undefined
           ? {}
@@ -244,15 +254,10 @@ async function runOnce(context: Context, scenario: Scenario, run: number, label:
       let report: Awaited<ReturnType<typeof server.report>>;
       let cpuMs: ReturnType<ReturnType<typeof startCpu>>;
       try {
-        const warm = await upload(
-          server.url,
-          `warm-up-${name}`,
-          context.warmUp.path,
-          WARM_UP_CHUNK,
-          () => {},
-        );
-        await server.reset();
+        const chunk = WARM_UP_CHUNK[scenario.system];
+        const warm = await upload(server.url, `warm-up-${name}`, context.warmUp.path, chunk, () => {});
         await removeObjects(context.s3, bucket, [warm.key, `${warm.key}.info`]);
+        await server.reset();
         progress.startUpload(label, scenario.fileSize);
         const cpu = startCpu(context);
         client = await upload(server.url, name, file.path, scenario.chunkSize, track);
@@ -302,7 +307,7 @@ async function runOnce(context: Context, scenario: Scenario, run: number, label:
           bucket,
           `warm-up-${name}`,
           context.warmUp.path,
-          PART_SIZE,
+          WARM_UP_CHUNK['lib-storage'],
           () => {},
         );
         await removeObjects(context.s3, bucket, [warm.key]);

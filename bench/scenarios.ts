@@ -15,6 +15,11 @@ export interface Scenario {
   readonly fileSize: number;
   /** Bytes per data request: BITS fragment, tus PATCH chunk, or S3 part (lib-storage). */
   readonly chunkSize: number;
+  /**
+   * Ours with part buffers off (BITS_PART_BUFFER_BYTES=0): every staged chunk is read back from S3,
+   * as when each fragment of an upload reaches another Lambda environment.
+   */
+  readonly unbuffered?: boolean;
 }
 
 const SYSTEM_LABEL: Record<System, string> = {
@@ -23,7 +28,8 @@ const SYSTEM_LABEL: Record<System, string> = {
   'lib-storage': 'lib-storage Upload (direct to S3)',
 };
 
-export const systemLabel = (system: System): string => SYSTEM_LABEL[system];
+export const scenarioLabel = (scenario: Scenario): string =>
+  scenario.unbuffered ? `${SYSTEM_LABEL[scenario.system]}, part buffers off` : SYSTEM_LABEL[scenario.system];
 
 const compact = (bytes: number): string => formatBytes(bytes).replace('.0 ', '').replace(' ', '');
 
@@ -31,10 +37,17 @@ function scenario(system: System, chunkSize: number, fileSize: number): Scenario
   return { id: `${system}-${compact(chunkSize)}-${compact(fileSize)}`, system, fileSize, chunkSize };
 }
 
+/** Ours at 1 MiB fragments with part buffers off: the cost when no environment holds the part. */
+function unbuffered(fileSize: number): Scenario {
+  const base = scenario('ours', MiB, fileSize);
+  return { ...base, id: `${base.id}-unbuffered`, unbuffered: true };
+}
+
 /**
  * The full matrix: the large file at 1 MiB and 4 MiB fragments; smaller files for small fragments,
  * which cost one request each (64 KiB on 32 MiB, 5 KiB — the smallest fragment Windows sends — on
- * 4 MiB). lib-storage runs at every file size, so every ratio compares equal files.
+ * 4 MiB); ours also at 1 MiB with part buffers off. lib-storage runs at every file size, so every
+ * ratio compares equal files.
  */
 export function fullScenarios(size: number): Scenario[] {
   const small = Math.min(32 * MiB, size);
@@ -44,6 +57,7 @@ export function fullScenarios(size: number): Scenario[] {
     scenario('ours', 4 * MiB, size),
     scenario('ours', 64 * KiB, small),
     scenario('ours', 5 * KiB, tiny),
+    unbuffered(size),
     scenario('tus', 1 * MiB, size),
     scenario('tus', 4 * MiB, size),
     scenario('tus', 64 * KiB, small),

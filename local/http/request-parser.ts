@@ -180,9 +180,10 @@ export class RequestParser {
   private nameEnd = 0;
   private fields: Array<readonly [string, string]> = [];
 
-  // Body phase.
+  // Body phase: the body is copied into one buffer of its declared length as it arrives (allocated
+  // with its first bytes), so a request never holds its body twice (socket chunks and their concat).
   private head: RequestHead | undefined;
-  private bodyParts: Buffer[] = [];
+  private body: Buffer | undefined;
   private bodyReceived = 0;
 
   constructor(options: RequestParserOptions = {}) {
@@ -222,7 +223,7 @@ export class RequestParser {
       this.failure = error;
       this.queue = [];
       this.pending = EMPTY;
-      this.bodyParts = [];
+      this.body = undefined;
       return { type: 'error', error };
     }
   }
@@ -248,18 +249,19 @@ export class RequestParser {
     while (this.bodyReceived < head.contentLength && this.queue.length > 0) {
       const chunk = this.queue.shift() as Buffer;
       const wanted = head.contentLength - this.bodyReceived;
-      if (chunk.length > wanted) {
-        this.queue.unshift(chunk.subarray(wanted));
-        this.bodyParts.push(chunk.subarray(0, wanted));
-        this.bodyReceived += wanted;
-      } else {
-        this.bodyParts.push(chunk);
-        this.bodyReceived += chunk.length;
+      if (chunk.length > wanted) this.queue.unshift(chunk.subarray(wanted));
+      const piece = chunk.length > wanted ? chunk.subarray(0, wanted) : chunk;
+      // A body that arrives in one piece is that piece; anything else is copied into place.
+      if (this.body === undefined && piece.length === head.contentLength) this.body = piece;
+      else {
+        this.body ??= Buffer.allocUnsafe(head.contentLength);
+        piece.copy(this.body, this.bodyReceived);
       }
+      this.bodyReceived += piece.length;
     }
     if (this.bodyReceived < head.contentLength) return { type: 'need-more' };
-    const body = this.bodyParts.length === 1 ? (this.bodyParts[0] as Buffer) : Buffer.concat(this.bodyParts);
-    this.bodyParts = [];
+    const body = this.body ?? EMPTY;
+    this.body = undefined;
     this.bodyReceived = 0;
     this.head = undefined;
     this.phase = 'head';
