@@ -51,10 +51,15 @@ export class PartBuffers {
     return held;
   }
 
+  /** Whether a buffer of this many bytes would be kept at all (the budget is at least its size). */
+  accepts(bytes: number): boolean {
+    return bytes <= this.capacityBytes;
+  }
+
   /** Keeps `held` as the most recently used, dropping the oldest buffers over the budget. */
   put(held: HeldPart): void {
     this.delete(held.sessionId);
-    if (held.buffer.length > this.capacityBytes) return;
+    if (!this.accepts(held.buffer.length)) return;
     this.held.set(held.sessionId, held);
     this.bytes += held.buffer.length;
     for (const [id, oldest] of this.held) {

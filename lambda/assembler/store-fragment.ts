@@ -332,8 +332,12 @@ export async function storeFragment(
     await cleanUpAfterLoss(deps, result.current, session.id);
     return lostRace(deps, session.id, result.current);
   }
-  const next = nextHeld(session, plan, fresh, written.assembled, held, progress.staged, partSize, total);
-  if (next !== undefined) deps.partBuffers?.put(next);
+  const buffers = deps.partBuffers;
+  const next =
+    buffers?.accepts(Math.min(partSize, total)) === true
+      ? nextHeld(session, plan, fresh, written.assembled, held, progress.staged, partSize, total)
+      : undefined;
+  if (next !== undefined) buffers?.put(next);
   const committed: Session = { ...session, ...progress };
   deps.sessionCache?.set(committed);
   deps.metrics?.record('BytesCommitted', fresh.length);

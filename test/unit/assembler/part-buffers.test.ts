@@ -70,6 +70,8 @@ describe('PartBuffers', () => {
     const off = new PartBuffers(0);
     off.put(held('a', 1));
     expect(off.size).toBe(0);
+    // Fragment asks first, and builds no buffer that would not be kept.
+    expect([buffers.accepts(KiB), buffers.accepts(KiB + 1), off.accepts(1)]).toEqual([true, false, false]);
   });
 
   it('matches chunks by range and checksum', () => {
