@@ -47,6 +47,8 @@ export interface BenchOptions {
   readonly runs: number;
   /** Size of the large file; undefined: 256 MiB, or QUICK_SIZE with --quick. */
   readonly size?: number;
+  /** Size of the warm-up upload; undefined: WARM_UP_SIZE. */
+  readonly warmUpSize?: number;
   /** Run only scenarios whose id starts with one of these. */
   readonly only?: readonly string[];
   /** Write V8 CPU profiles of the server processes here. */
@@ -115,7 +117,10 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     const sizes = [...new Set(scenarios.map((scenario) => scenario.fileSize))];
     progress.log(`writing test files: ${sizes.map(sizeLabel).join(', ')} of random bytes`);
     const files = new Map(sizes.map((size) => [size, writeRandomFile(dir, size)] as const));
-    const warmUp = writeRandomFile(dir, options.quick ? WARM_UP_SIZE.quick : WARM_UP_SIZE.full);
+    const warmUp = writeRandomFile(
+      dir,
+      options.warmUpSize ?? (options.quick ? WARM_UP_SIZE.quick : WARM_UP_SIZE.full),
+    );
 
     progress.log('starting emulators (fauxqs in this process, DynamoDB Local in a java process)');
     emulators = await startEmulators();
@@ -169,6 +174,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       targets: evaluateTargets(results, lambda),
       notes: [
         ...NOTES,
+        `Warm-up: ${sizeLabel(warmUp.size)}, ours in ${sizeLabel(WARM_UP_CHUNK.ours)} fragments, tus in ${sizeLabel(WARM_UP_CHUNK.tus)} chunks, lib-storage in ${sizeLabel(WARM_UP_CHUNK['lib-storage'])} parts (at the default 10 MiB ours runs staged chunks, merges, whole parts and the final part).`,
         `All processes share this machine's ${cpus().length} cores: client and fauxqs in the bench process, the server in its own, DynamoDB Local in a JVM. Emulator speed is part of every figure; ratios between systems on the same emulators are the meaningful numbers.`,
       ],
     };
@@ -181,7 +187,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
 }
 
 const NOTES = [
-  'Throughput = file size ÷ wall time of the whole upload as the client sees it (Create-Session or POST to the last answer), MiB/s. Each run starts a fresh server process; a warm-up upload (10 MiB; ours in 64 KiB fragments: staged chunks, merges, whole parts, the final part; tus in 1 MiB chunks) runs first and is not counted.',
+  'Throughput = file size ÷ wall time of the whole upload as the client sees it (Create-Session or POST to the last answer), MiB/s. Each run starts a fresh server process; a warm-up upload runs first and is not counted.',
   'S3 and DynamoDB figures are counted by SDK middleware on the server’s own clients (lib-storage: on the uploading client): one count per HTTP attempt; bytes are request/response payload lengths. “Data phase” counts only requests made while serving Fragment packets (ours) or PATCH requests (tus).',
   'DynamoDB write units are the ConsumedCapacity DynamoDB Local returns when asked (ReturnConsumedCapacity: TOTAL, added by middleware).',
   'fauxqs 1.9.2 has no ListParts; the tus store’s S3 client answers ListParts from the parts it uploaded (bench/list-parts-shim.ts). Those calls cost no request here but would on real S3: they are listed separately.',

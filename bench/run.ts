@@ -36,6 +36,11 @@ const program = new Command('npm run bench --')
     'size of the large file, e.g. 256MiB (default 256 MiB; 12 MiB with --quick)',
     byteSize,
   )
+  .option(
+    '--warm-up <bytes>',
+    'size of the upload each server makes before it is measured (default 10 MiB; 1 MiB with --quick)',
+    byteSize,
+  )
   .option('--out <dir>', 'where latest.json and latest.md go', 'bench/results')
   .option('--only <prefixes...>', 'run only scenarios whose id starts with one of these (e.g. ours-1MiB tus)')
   .option('--cpu-prof', 'write V8 CPU profiles of the server processes to <out>/profiles')
@@ -45,6 +50,7 @@ interface CliOptions {
   readonly quick?: boolean;
   readonly runs?: number;
   readonly size?: number;
+  readonly warmUp?: number;
   readonly out: string;
   readonly only?: string[];
   readonly cpuProf?: boolean;
@@ -71,6 +77,7 @@ async function main(): Promise<void> {
     quick: options.quick === true,
     runs: options.runs ?? (options.quick ? 1 : 3),
     ...(options.size === undefined ? {} : { size: options.size }),
+    ...(options.warmUp === undefined ? {} : { warmUpSize: options.warmUp }),
     ...(options.only === undefined ? {} : { only: options.only }),
     ...(cpuProfileDir === undefined ? {} : { cpuProfileDir }),
     skipLambda: !options.lambda,
