@@ -16,8 +16,9 @@ import { ensureBucket, ensureTable } from './provision';
 /** Credentials the emulators accept (they check none). */
 export const EMULATOR_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 export const EMULATOR_REGION = 'us-east-1';
-/** Dead request bodies the server lets pile up before it collects them (local/http/young-collection.ts). */
+/** Dead request bodies, or requests, the server lets pile up before it collects them (local/http/young-collection.ts). */
 const COLLECT_EVERY_BYTES = 1024 * 1024;
+const COLLECT_EVERY_REQUESTS = 16;
 
 export interface LocalServerOptions {
   readonly config: Config;
@@ -107,7 +108,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       host: options.host ?? '127.0.0.1',
       port: options.port ?? 0,
       maxBodyBytes: config.maxFragmentSize,
-      onAnswered: youngCollection(COLLECT_EVERY_BYTES),
+      onAnswered: youngCollection(COLLECT_EVERY_BYTES, COLLECT_EVERY_REQUESTS),
       ...(options.tls ? { tls: options.tls } : {}),
       onRequest: async (request) =>
         fromLambdaResult(

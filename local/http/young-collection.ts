@@ -20,7 +20,8 @@ function collector(): Collect | undefined {
 
 /**
  * Returns what the front calls with each request's body size once the request has been answered:
- * a young-generation collection after every `everyBytes` of bodies.
+ * a young-generation collection after every `everyBytes` of bodies or every `everyRequests`
+ * requests, whichever comes first.
  *
  * Why by hand: Node allocates a new Buffer for every socket read, and V8 frees a dead Buffer's
  * memory only when it collects the small wrapper object, which happens when the young generation
@@ -28,14 +29,20 @@ function collector(): Collect | undefined {
  * A server that moves megabytes of bodies in few JavaScript objects reaches neither soon, so its
  * memory grew by up to that allowance of dead fragment bodies. Collected this way, the bodies of
  * answered requests are freed within `everyBytes`, at the cost of a scavenge (about a
- * millisecond: little survives) per `everyBytes` received.
+ * millisecond: little survives) per `everyBytes` received. Small requests leave JavaScript garbage
+ * rather than Buffers (SDK calls, records): collecting after `everyRequests` keeps the young
+ * generation from growing through its pages between collections (at 5 KiB fragments the peak above
+ * the base fell from 16 to 3 MiB with 16 requests).
  */
-export function youngCollection(everyBytes: number): (bodyBytes: number) => void {
-  let since = 0;
+export function youngCollection(everyBytes: number, everyRequests: number): (bodyBytes: number) => void {
+  let bytes = 0;
+  let requests = 0;
   return (bodyBytes) => {
-    since += bodyBytes;
-    if (since < everyBytes) return;
-    since = 0;
+    bytes += bodyBytes;
+    requests += 1;
+    if (bytes < everyBytes && requests < everyRequests) return;
+    bytes = 0;
+    requests = 0;
     collector()?.({ type: 'minor' });
   };
 }

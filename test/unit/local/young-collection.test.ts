@@ -20,9 +20,16 @@ async function minorCollections(run: () => void): Promise<number> {
 
 describe('youngCollection', () => {
   it('collects the young generation once every `everyBytes` of answered bodies, not before', async () => {
-    const answered = youngCollection(1000);
+    const answered = youngCollection(1000, 100);
     expect(await minorCollections(() => answered(999))).toBe(0);
     expect(await minorCollections(() => answered(1))).toBe(1);
     expect(await minorCollections(() => [600, 600, 600, 600].forEach(answered))).toBe(2);
+  });
+
+  it('collects after every `everyRequests` answered requests, however small their bodies', async () => {
+    const answered = youngCollection(1_000_000, 16);
+    expect(await minorCollections(() => Array.from({ length: 15 }, () => 10).forEach(answered))).toBe(0);
+    expect(await minorCollections(() => answered(0))).toBe(1);
+    expect(await minorCollections(() => Array.from({ length: 32 }, () => 10).forEach(answered))).toBe(2);
   });
 });
