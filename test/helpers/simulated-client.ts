@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import fc from 'fast-check';
 import type {
   LambdaStyleFunction,
   NotificationEvent,
@@ -37,6 +38,16 @@ export interface Misbehaviour {
   /** Probability of a Ping between fragments. */
   readonly ping: number;
 }
+
+/** Misbehaviour rates for property tests: lost acks, duplicates, overlaps, gaps and pings. */
+export const misbehaviourArbitrary = (): fc.Arbitrary<Misbehaviour> =>
+  fc.record({
+    lostAck: fc.double({ min: 0, max: 0.3, noNaN: true }),
+    duplicate: fc.double({ min: 0, max: 0.2, noNaN: true }),
+    overlap: fc.double({ min: 0, max: 0.2, noNaN: true }),
+    gap: fc.double({ min: 0, max: 0.2, noNaN: true }),
+    ping: fc.double({ min: 0, max: 0.1, noNaN: true }),
+  });
 
 export interface SimulatedUpload {
   readonly sessionId: string;

@@ -39,6 +39,16 @@ export interface TestBed {
   readonly clock: TestClock;
 }
 
+/**
+ * A second Lambda execution environment of the same function: the same stores, its own session
+ * cache and part buffers (what one warm environment keeps and another does not see).
+ */
+export const anotherEnvironment = (deps: HandlerDeps): HandlerDeps => ({
+  ...deps,
+  sessionCache: new SessionCache(),
+  partBuffers: new PartBuffers(),
+});
+
 /** The real handler over in-memory ports. */
 export function makeTestBed(overrides: ConfigOverrides = {}, logger?: Logger): TestBed {
   const sessions = new MemorySessionStore();

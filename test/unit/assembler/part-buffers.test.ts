@@ -1,12 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { type HeldPart, holdsChunks, PartBuffers } from '../../../lambda/assembler/part-buffers';
-import { SessionCache } from '../../../lambda/assembler/session-cache';
 import { S3_MIN_PART_SIZE } from '../../../lambda/config';
 import { type BitsLambdaHandler, createHandler } from '../../../lambda/create-handler';
 import type { HandlerDeps } from '../../../lambda/handlers/types';
 import { createSession, sendFragment, sendPacket } from '../../helpers/bits-client-steps';
 import { gate } from '../../helpers/gate';
-import { makeTestBed, type TestBed } from '../../helpers/test-deps';
+import { anotherEnvironment, makeTestBed, type TestBed } from '../../helpers/test-deps';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -31,11 +30,7 @@ function counted(overrides: Parameters<typeof makeTestBed>[0] = {}) {
     reads.push(key);
     return read(key, into);
   };
-  const other: BitsLambdaHandler = createHandler({
-    ...bed.deps,
-    sessionCache: new SessionCache(),
-    partBuffers: new PartBuffers(),
-  });
+  const other: BitsLambdaHandler = createHandler(anotherEnvironment(bed.deps));
   return { bed, reads, other };
 }
 

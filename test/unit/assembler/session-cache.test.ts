@@ -1,15 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { PartBuffers } from '../../../lambda/assembler/part-buffers';
 import { SessionCache } from '../../../lambda/assembler/session-cache';
 import { S3_MIN_PART_SIZE } from '../../../lambda/config';
 import { type BitsLambdaHandler, createHandler } from '../../../lambda/create-handler';
-import type { HandlerDeps } from '../../../lambda/handlers/types';
 import type { Session } from '../../../lambda/ports/session-store';
 import { createSession, sendFragment, sendPacket } from '../../helpers/bits-client-steps';
 import type { Answer } from '../../helpers/events';
-import { logUniform, prng, simulateUpload } from '../../helpers/simulated-client';
-import { makeTestBed, type TestBed } from '../../helpers/test-deps';
+import { logUniform, misbehaviourArbitrary, prng, simulateUpload } from '../../helpers/simulated-client';
+import { anotherEnvironment, makeTestBed, type TestBed } from '../../helpers/test-deps';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -26,8 +24,6 @@ interface Containers {
   readonly bed: TestBed;
   readonly a: BitsLambdaHandler;
   readonly b: BitsLambdaHandler;
-  readonly cacheA: SessionCache;
-  readonly cacheB: SessionCache;
   /** Consistent reads of session records so far (GetItem on DynamoDB). */
   reads(): number;
 }
@@ -40,11 +36,8 @@ function twoContainers(overrides: Parameters<typeof makeTestBed>[0] = {}): Conta
     reads += 1;
     return getSession(id);
   };
-  const cacheA = new SessionCache();
-  const cacheB = new SessionCache();
-  const container = (cache: SessionCache) =>
-    createHandler({ ...bed.deps, sessionCache: cache, partBuffers: new PartBuffers() } as HandlerDeps);
-  return { bed, a: container(cacheA), b: container(cacheB), cacheA, cacheB, reads: () => reads };
+  const container = () => createHandler(anotherEnvironment(bed.deps));
+  return { bed, a: container(), b: container(), reads: () => reads };
 }
 
 const acked = (answer: Answer) => Number(answer.headers['bits-received-content-range']);
@@ -266,13 +259,7 @@ describe('Fragment on a cached session record', () => {
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 0, max: 2 ** 31 - 1 }),
-        fc.record({
-          lostAck: fc.double({ min: 0, max: 0.3, noNaN: true }),
-          duplicate: fc.double({ min: 0, max: 0.2, noNaN: true }),
-          overlap: fc.double({ min: 0, max: 0.2, noNaN: true }),
-          gap: fc.double({ min: 0, max: 0.2, noNaN: true }),
-          ping: fc.double({ min: 0, max: 0.1, noNaN: true }),
-        }),
+        misbehaviourArbitrary(),
         fc.double({ min: 0, max: 1, noNaN: true }),
         async (seed, misbehaviour, stickiness) => {
           const env = twoContainers();

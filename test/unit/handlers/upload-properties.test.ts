@@ -1,12 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { PartBuffers } from '../../../lambda/assembler/part-buffers';
-import { SessionCache } from '../../../lambda/assembler/session-cache';
 import { S3_MIN_PART_SIZE } from '../../../lambda/config';
 import { type BitsLambdaHandler, createHandler } from '../../../lambda/create-handler';
 import { createSession, sendFragment, sendPacket } from '../../helpers/bits-client-steps';
-import { logUniform, prng, simulateUpload } from '../../helpers/simulated-client';
-import { makeTestBed } from '../../helpers/test-deps';
+import { logUniform, misbehaviourArbitrary, prng, simulateUpload } from '../../helpers/simulated-client';
+import { anotherEnvironment, makeTestBed } from '../../helpers/test-deps';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -24,13 +22,7 @@ describe('upload invariants under a misbehaving client (design.md invariants 1, 
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 0, max: 2 ** 31 - 1 }),
-        fc.record({
-          lostAck: fc.double({ min: 0, max: 0.3, noNaN: true }),
-          duplicate: fc.double({ min: 0, max: 0.2, noNaN: true }),
-          overlap: fc.double({ min: 0, max: 0.2, noNaN: true }),
-          gap: fc.double({ min: 0, max: 0.2, noNaN: true }),
-          ping: fc.double({ min: 0, max: 0.1, noNaN: true }),
-        }),
+        misbehaviourArbitrary(),
         fc.constantFrom(5 * MiB, 8 * MiB),
         // How often a request goes to a second execution environment (its own session cache and
         // part buffers, as a second warm Lambda environment): each then sees stale records and
@@ -48,11 +40,7 @@ describe('upload invariants under a misbehaving client (design.md invariants 1, 
           const bed = makeTestBed({ partSize: String(partSize), maxFragmentSize: String(maxFragment) });
           const file = randomBytes(fileSize);
 
-          const second = createHandler({
-            ...bed.deps,
-            sessionCache: new SessionCache(),
-            partBuffers: new PartBuffers(),
-          });
+          const second = createHandler(anotherEnvironment(bed.deps));
           const routed: BitsLambdaHandler = (event) => (random() < elsewhere ? second : bed.handler)(event);
           const upload = await simulateUpload(routed, file, {
             fragmentSize,
