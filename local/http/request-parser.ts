@@ -66,6 +66,8 @@ export interface RequestParserOptions {
   readonly maxHeaderBytes?: number;
   /** Default 10 MiB (API Gateway HTTP API's payload limit, platform.md §2). */
   readonly maxBodyBytes?: MaxBodyBytes;
+  /** Where a body that arrives in several pieces is assembled; default a new buffer each time. */
+  readonly allocateBody?: (length: number) => Buffer;
 }
 
 export const DEFAULT_MAX_HEADER_BYTES = 16 * 1024;
@@ -163,6 +165,7 @@ const listMembers = (value: string): string[] =>
 export class RequestParser {
   private readonly maxHeaderBytes: number;
   private readonly maxBodyBytes: MaxBodyBytes;
+  private readonly allocateBody: (length: number) => Buffer;
 
   /** Arrived bytes not yet looked at, in order. */
   private queue: Buffer[] = [];
@@ -189,6 +192,7 @@ export class RequestParser {
   constructor(options: RequestParserOptions = {}) {
     this.maxHeaderBytes = options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.allocateBody = options.allocateBody ?? Buffer.allocUnsafe;
   }
 
   /** Appends bytes as they came off the socket; nothing is parsed until `next`. Ignored after an error. */
@@ -254,7 +258,7 @@ export class RequestParser {
       // A body that arrives in one piece is that piece; anything else is copied into place.
       if (this.body === undefined && piece.length === head.contentLength) this.body = piece;
       else {
-        this.body ??= Buffer.allocUnsafe(head.contentLength);
+        this.body ??= this.allocateBody(head.contentLength);
         piece.copy(this.body, this.bodyReceived);
       }
       this.bodyReceived += piece.length;

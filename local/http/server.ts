@@ -1,5 +1,6 @@
 import net from 'node:net';
 import tls from 'node:tls';
+import { BodyPool } from './body-pool';
 import { internalErrorResponse, refusalResponse } from './refusal';
 import {
   DEFAULT_MAX_BODY_BYTES,
@@ -38,6 +39,11 @@ export interface HttpFrontOptions {
   readonly onError?: (error: unknown) => void;
   /** Called with a request's body size once its answer is written (and nothing refers to the body). */
   readonly onAnswered?: (bodyBytes: number) => void;
+  /**
+   * Bytes of body buffers kept for later requests once their own are answered (body-pool.ts).
+   * `onRequest` must not use a body after its answer has settled. Default 16 MiB; 0 keeps none.
+   */
+  readonly reusedBodyBytes?: number;
 }
 
 export interface HttpFront {
@@ -53,12 +59,14 @@ interface FrontConfig {
   readonly onRequest: RequestCallback;
   readonly onError: (error: unknown) => void;
   readonly onAnswered?: (bodyBytes: number) => void;
+  readonly bodies: BodyPool;
   readonly maxBodyBytes: MaxBodyBytes;
   readonly maxHeaderBytes: number;
   readonly headerTimeoutMs: number;
   readonly idleTimeoutMs: number;
 }
 
+const DEFAULT_REUSED_BODY_BYTES = 16 * 1024 * 1024;
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 /** Upper bound on reading and discarding after the front closed its side (lingering close). */
 const MAX_LINGER_MS = 2000;
@@ -78,6 +86,7 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
     onRequest: options.onRequest,
     onError: options.onError ?? logToStderr,
     ...(options.onAnswered === undefined ? {} : { onAnswered: options.onAnswered }),
+    bodies: new BodyPool(options.reusedBodyBytes ?? DEFAULT_REUSED_BODY_BYTES),
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     maxHeaderBytes: options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
     headerTimeoutMs: options.headerTimeoutMs ?? 30_000,
@@ -155,6 +164,7 @@ class FrontConnection {
     this.parser = new RequestParser({
       maxHeaderBytes: config.maxHeaderBytes,
       maxBodyBytes: config.maxBodyBytes,
+      allocateBody: (length) => config.bodies.take(length),
     });
     this.remoteAddress = socket.remoteAddress ?? '';
     socket.setNoDelay(true);
@@ -225,7 +235,9 @@ class FrontConnection {
     const bodyBytes = body.length;
     this.answer(request, { close, headOnly })
       .then((answer) => {
-        this.afterAnswer(answer);
+        // The application is done with the body (its promise has settled); the answer may still
+        // refer to it (an echo) until it is written.
+        this.afterAnswer(answer, () => this.config.bodies.give(body));
         this.config.onAnswered?.(bodyBytes);
       })
       .catch((error: unknown) => {
@@ -248,9 +260,10 @@ class FrontConnection {
     }
   }
 
-  private afterAnswer(answer: SerializedResponse): void {
+  /** Writes the answer; `written` runs once the socket no longer needs its bytes. */
+  private afterAnswer(answer: SerializedResponse, written: () => void): void {
     if (this.socket.destroyed) return;
-    this.write(answer);
+    this.write(answer, written);
     this.idleTimer.refresh();
     if (answer.close) {
       this.endGracefully();
@@ -266,10 +279,13 @@ class FrontConnection {
     else proceed();
   }
 
-  private write(answer: SerializedResponse): void {
+  private write(answer: SerializedResponse, written?: () => void): void {
     this.socket.cork();
-    this.socket.write(answer.head);
-    if (answer.body !== undefined) this.socket.write(answer.body);
+    if (answer.body === undefined) this.socket.write(answer.head, written);
+    else {
+      this.socket.write(answer.head);
+      this.socket.write(answer.body, written);
+    }
     this.socket.uncork();
   }
 
