@@ -18,7 +18,7 @@ export const EMULATOR_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'lo
 export const EMULATOR_REGION = 'us-east-1';
 /** Dead request bodies, or requests, the server lets pile up before it collects them (local/http/young-collection.ts). */
 const COLLECT_EVERY_BYTES = 1024 * 1024;
-const COLLECT_EVERY_REQUESTS = 16;
+const COLLECT_EVERY_REQUESTS = 4;
 
 export interface LocalServerOptions {
   readonly config: Config;

@@ -94,6 +94,25 @@ describe('S3UploadStore requests on the wire', () => {
     expect(put?.body.equals(body)).toBe(true);
   });
 
+  it("signs every PutObject with its own digest, and a PutObject without one with the SDK's hash", async () => {
+    const bodies = [Buffer.alloc(1000, 1), Buffer.alloc(2000, 2)];
+    const digests = bodies.map((body) => createHash('sha256').update(body));
+    for (const [index, body] of bodies.entries()) {
+      await store.putStagedChunk(
+        `bits-staging/s/${index}`,
+        body,
+        digests[index]?.copy().digest('base64') ?? '',
+      );
+    }
+    const whole = Buffer.from('a whole object');
+    await store.putObject('uploads/whole.bin', whole, {}, { overwrite: true });
+    expect(received.map((request) => request.headers['x-amz-content-sha256'])).toEqual([
+      digests[0]?.digest('hex'),
+      digests[1]?.digest('hex'),
+      createHash('sha256').update(whole).digest('hex'),
+    ]);
+  });
+
   it("sends a full-object CRC32 upload: algorithm and type at create, each part's CRC32, and all of them at Complete", async () => {
     const checked = new S3UploadStore(client, 'bucket', { fullObjectChecksums: true });
     const upload = await checked.createMultipartUpload('uploads/f.bin', { 'bits-session-id': '{S}' });
