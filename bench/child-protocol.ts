@@ -82,6 +82,21 @@ const maxSample = (a: MemorySample, b: MemorySample): MemorySample => ({
   youngGeneration: Math.max(a.youngGeneration, b.youngGeneration),
 });
 
+/** How long V8's background threads get to finish after a full GC before the base is read. */
+const SETTLE_MS = 300;
+
+/**
+ * A full GC, a pause, and another: the base is then what the idle server holds, not the warm-up's
+ * garbage. Read right after one GC, RSS was up to 16 MiB lower than 300 ms later with nothing
+ * running on the main thread (V8 finishes sweeping on background threads and touches pages again),
+ * which made the base, and every figure above it, vary by that much from run to run.
+ */
+async function settledAfterGc(gc: (() => void) | undefined): Promise<void> {
+  gc?.();
+  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+  gc?.();
+}
+
 export interface ServedServer {
   readonly url: string;
   readonly reset: () => void;
@@ -120,19 +135,19 @@ export function serveParent(start: () => Promise<ServedServer>): void {
         switch (message.type) {
           case 'reset': {
             server.reset();
-            // A full GC first, so the base is what the server holds, not the warm-up's garbage.
-            gc?.();
-            baseRss = procStatus('VmRSS');
-            // "5" resets VmHWM to the current RSS (Linux ≥ 4.0), so the peak covers only what follows.
-            try {
-              writeFileSync('/proc/self/clear_refs', '5');
-            } catch {
-              // Not permitted here: VmHWM then includes start-up and warm-up; sampledPeak still does not.
-            }
-            baseSample = sample();
-            peak = baseSample;
-            cpuBase = process.cpuUsage();
-            send({ type: 'reset-done' });
+            settledAfterGc(gc).then(() => {
+              baseRss = procStatus('VmRSS');
+              // "5" resets VmHWM to the current RSS (Linux ≥ 4.0), so the peak covers only what follows.
+              try {
+                writeFileSync('/proc/self/clear_refs', '5');
+              } catch {
+                // Not permitted here: VmHWM then includes start-up and warm-up; sampledPeak still does not.
+              }
+              baseSample = sample();
+              peak = baseSample;
+              cpuBase = process.cpuUsage();
+              send({ type: 'reset-done' });
+            });
             break;
           }
           case 'report': {

@@ -544,7 +544,7 @@ export function evaluateTargets(scenarios: readonly ScenarioResult[], lambda: La
           memory.peakOverBase.median,
           memory.budgetOverBase,
           'bytes',
-          `budget = part ${sizeLabel(ours.partSize)} + 2 fragments; base = RSS after start, the warm-up upload and a full GC (median ${sizeLabel(memory.baseRss.median)}; right after start ${sizeLabel(memory.startRss.median)}); peak RSS ${sizeLabel(memory.peakRss.median)}`,
+          `budget = part ${sizeLabel(ours.partSize)} + 2 fragments; base = RSS after start, the warm-up upload and full GCs (median ${sizeLabel(memory.baseRss.median)}; right after start ${sizeLabel(memory.startRss.median)}); peak RSS ${sizeLabel(memory.peakRss.median)}`,
         ),
       );
     }
