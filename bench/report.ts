@@ -120,6 +120,8 @@ export interface MemorySummary {
   readonly heapUsedGrowth: Spread;
   /** Same for ArrayBuffer memory (Buffers: the data the server holds). */
   readonly arrayBuffersGrowth: Spread;
+  /** Same for the V8 heap as committed (heapTotal): pages the JavaScript heap took on under load. */
+  readonly heapTotalGrowth: Spread;
   /** V8's young generation (committed) at its sampled peak, and its growth above the base point. */
   readonly youngGenerationPeak: Spread;
   readonly youngGenerationGrowth: Spread;
@@ -293,6 +295,7 @@ function summarizeMemory(runs: readonly RunResult[], budget: number | null): Mem
     arrayBuffersPeak: of((m) => m.sampledPeak.arrayBuffers),
     heapUsedGrowth: of((m) => m.sampledPeak.heapUsed - m.baseSample.heapUsed),
     arrayBuffersGrowth: of((m) => m.sampledPeak.arrayBuffers - m.baseSample.arrayBuffers),
+    heapTotalGrowth: of((m) => m.sampledPeak.heapTotal - m.baseSample.heapTotal),
     youngGenerationPeak: of((m) => m.sampledPeak.youngGeneration),
     youngGenerationGrowth: of((m) => m.sampledPeak.youngGeneration - m.baseSample.youngGeneration),
     budgetOverBase: budget,
@@ -544,7 +547,7 @@ export function evaluateTargets(scenarios: readonly ScenarioResult[], lambda: La
           memory.peakOverBase.median,
           memory.budgetOverBase,
           'bytes',
-          `budget = part ${sizeLabel(ours.partSize)} + 2 fragments; base = RSS after start, the warm-up upload and full GCs (median ${sizeLabel(memory.baseRss.median)}; right after start ${sizeLabel(memory.startRss.median)}); peak RSS ${sizeLabel(memory.peakRss.median)}`,
+          `budget = part ${sizeLabel(ours.partSize)} + 2 fragments; base = RSS after start, the warm-up upload and full GCs (median ${sizeLabel(memory.baseRss.median)}; right after start ${sizeLabel(memory.startRss.median)}); peak RSS ${sizeLabel(memory.peakRss.median)}; sampled growth above the base: Buffers ${sizeLabel(memory.arrayBuffersGrowth.median)}, V8 heap committed ${sizeLabel(memory.heapTotalGrowth.median)}`,
         ),
       );
     }
@@ -686,7 +689,7 @@ function scenarioTable(s: ScenarioResult): string {
   if (memory) {
     rows.push(
       ['server RSS after start MiB', withSpread(memory.startRss, 1, MiB)],
-      ['server RSS base (after warm-up, GC) MiB', withSpread(memory.baseRss, 1, MiB)],
+      ['server RSS base (after warm-up, GCs) MiB', withSpread(memory.baseRss, 1, MiB)],
       ['server peak RSS (VmHWM) MiB', withSpread(memory.peakRss, 1, MiB)],
       ['server peak RSS above base MiB', withSpread(memory.peakOverBase, 1, MiB)],
       [
@@ -694,8 +697,8 @@ function scenarioTable(s: ScenarioResult): string {
         `${withSpread(memory.heapUsedPeak, 1, MiB)} / ${withSpread(memory.arrayBuffersPeak, 1, MiB)}`,
       ],
       [
-        'of which growth above base: heapUsed / arrayBuffers MiB',
-        `${withSpread(memory.heapUsedGrowth, 1, MiB)} / ${withSpread(memory.arrayBuffersGrowth, 1, MiB)}`,
+        'of which growth above base: heapUsed / heapTotal (committed) / arrayBuffers MiB',
+        `${withSpread(memory.heapUsedGrowth, 1, MiB)} / ${withSpread(memory.heapTotalGrowth, 1, MiB)} / ${withSpread(memory.arrayBuffersGrowth, 1, MiB)}`,
       ],
       [
         'V8 young generation (committed) peak / growth above base MiB (sampled)',

@@ -32,7 +32,8 @@ function collector(): Collect | undefined {
  * millisecond: little survives) per `everyBytes` received. Small requests leave JavaScript garbage
  * rather than Buffers (SDK calls, records): collecting after `everyRequests` keeps the young
  * generation from growing through its pages between collections (at 5 KiB fragments the peak above
- * the base fell from 16 to 3 MiB with 16 requests).
+ * the base fell from 16 to 3 MiB with a collection every 16 requests; bench/README.md has the
+ * figures for the 4 the local server uses).
  */
 export function youngCollection(everyBytes: number, everyRequests: number): (bodyBytes: number) => void {
   let bytes = 0;
