@@ -88,8 +88,8 @@ const SETTLE_MS = 300;
 /**
  * A full GC, a pause, and another: the base is then what the idle server holds, not the warm-up's
  * garbage. Read right after one GC, RSS was up to 16 MiB lower than 300 ms later with nothing
- * running on the main thread (V8 finishes sweeping on background threads and touches pages again),
- * which made the base, and every figure above it, vary by that much from run to run.
+ * running on the main thread (presumably V8 finishing its collection on background threads), which
+ * made the base, and every figure above it, vary by that much from run to run (bench/README.md).
  */
 async function settledAfterGc(gc: (() => void) | undefined): Promise<void> {
   gc?.();
