@@ -4,7 +4,7 @@ import { S3_MIN_PART_SIZE } from '../../../lambda/config';
 import { type BitsLambdaHandler, createHandler } from '../../../lambda/create-handler';
 import type { HandlerDeps } from '../../../lambda/handlers/types';
 import { createSession, sendFragment, sendPacket } from '../../helpers/bits-client-steps';
-import { gate } from '../../helpers/gate';
+import { gateCalls } from '../../helpers/gate';
 import { anotherEnvironment, makeTestBed, type TestBed } from '../../helpers/test-deps';
 
 const KiB = 1024;
@@ -125,13 +125,7 @@ describe('Fragment with part buffers', () => {
     const file = randomBytes(PART + MiB);
     const id = await createSession(bed.handler);
     await send(bed.handler, id, file, 0, 4 * MiB);
-    const uploading = gate();
-    const upload = bed.uploads.uploadPart.bind(bed.uploads);
-    bed.uploads.uploadPart = async (...args) => {
-      uploading.reached();
-      await uploading.opened;
-      return upload(...args);
-    };
+    const uploading = gateCalls(bed.uploads, 'uploadPart');
     const first = send(bed.handler, id, file, 4 * MiB, PART + MiB);
     await uploading.arrived; // the first holds the buffer while its part uploads
     const second = send(bed.handler, id, file, 4 * MiB, PART + MiB);

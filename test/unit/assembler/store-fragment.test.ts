@@ -4,7 +4,7 @@ import { S3_MIN_PART_SIZE } from '../../../lambda/config';
 import { createHandler } from '../../../lambda/create-handler';
 import type { HandlerDeps } from '../../../lambda/handlers/types';
 import { createSession, sendFragment, sendPacket } from '../../helpers/bits-client-steps';
-import { gate } from '../../helpers/gate';
+import { gate, gateCalls } from '../../helpers/gate';
 import { makeTestBed } from '../../helpers/test-deps';
 
 const MiB = 1024 * 1024;
@@ -67,13 +67,7 @@ describe('storeFragment', () => {
     const file = randomBytes(PART + 2 * MiB);
     const id = await createSession(handler);
     await sendFragment(handler, id, 0, file.subarray(0, 4 * MiB), file.length);
-    const reading = gate();
-    const read = bed.uploads.readStagedChunk.bind(bed.uploads);
-    bed.uploads.readStagedChunk = async (key, into) => {
-      reading.reached();
-      await reading.opened;
-      return read(key, into);
-    };
+    const reading = gateCalls(bed.uploads, 'readStagedChunk');
     const late = sendFragment(handler, id, 4 * MiB, file.subarray(4 * MiB, PART + MiB), file.length);
     await reading.arrived;
     expect((await sendPacket(handler, 'Cancel-Session', id)).status).toBe(200);

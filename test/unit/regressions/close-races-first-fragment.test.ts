@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createSession, sendFragment, sendPacket } from '../../helpers/bits-client-steps';
-import { gate } from '../../helpers/gate';
+import { gateCalls } from '../../helpers/gate';
 import { makeTestBed } from '../../helpers/test-deps';
 
 describe('regression: Close-Session racing the first Fragment', () => {
@@ -19,13 +19,7 @@ describe('regression: Close-Session racing the first Fragment', () => {
     const id = await createSession(bed.handler);
     const data = randomBytes(1000);
 
-    const g = gate();
-    const putObject = bed.uploads.putObject.bind(bed.uploads);
-    bed.uploads.putObject = async (...args) => {
-      g.reached();
-      await g.opened;
-      return putObject(...args);
-    };
+    const g = gateCalls(bed.uploads, 'putObject');
 
     const close = sendPacket(bed.handler, 'Close-Session', id); // loads the session: no total yet
     await g.arrived;

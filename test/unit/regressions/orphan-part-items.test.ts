@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { StoreUnavailableError } from '../../../lambda/ports/errors';
 import { createSession, sendFragment, sendPacket } from '../../helpers/bits-client-steps';
-import { gate } from '../../helpers/gate';
+import { gateCalls } from '../../helpers/gate';
 import { makeTestBed } from '../../helpers/test-deps';
 
 describe('regression: orphaned PART# items', () => {
@@ -22,13 +22,7 @@ describe('regression: orphaned PART# items', () => {
     const id = await createSession(bed.handler);
     const data = randomBytes(1000); // one fragment = the whole file = part 1
 
-    const g = gate();
-    const putPart = bed.sessions.putPart.bind(bed.sessions);
-    bed.sessions.putPart = async (...args) => {
-      g.reached();
-      await g.opened;
-      return putPart(...args);
-    };
+    const g = gateCalls(bed.sessions, 'putPart');
 
     // e.g. API Gateway timed out the fragment (29 s) while its Lambda kept running; the user cancels.
     const fragment = sendFragment(bed.handler, id, 0, data, data.length);
